@@ -1,0 +1,365 @@
+package topics
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringbus/topics/internal/ring"
+)
+
+// A Cache is a namespace of topics. It is safe for concurrent use. Create one
+// with NewCache, or with Engine.CreateCache to keep it in an engine; the zero
+// Cache is not usable.
+//
+// Publish and Subscribe on a Cache use a topic as a Topic[Value]: they reach
+// the same topic as TopicOf[Value] with the same name.
+type Cache struct {
+	name   string
+	cfg    cacheConfig
+	engine *Engine // nil for a standalone cache
+
+	// topics maps a name to its *topic[T]. Reads are lock-free; stores and
+	// deletes happen under mu.
+	topics sync.Map
+	end    atomic.Pointer[endError] // set once, when the cache closes
+	nsubs  atomic.Int64             // open subscriptions
+
+	mu      sync.Mutex // guards what follows, and topic creation and dropping
+	ntopics int
+	sweeper *time.Timer    // drops idle topics; armed while any topic has no subscriber
+	armed   bool           // sweeper is scheduled
+	sweeps  sync.WaitGroup // one count per scheduled or running sweep
+}
+
+// NewCache returns a standalone cache, not held by any engine. Close it when
+// done. It returns an error wrapping ErrInvalidName or ErrInvalidOption for
+// bad input.
+func NewCache(name string, opts ...Option) (*Cache, error) {
+	if err := validateCacheName(name); err != nil {
+		return nil, err
+	}
+	cfg, err := buildCacheConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newCache(name, cfg, nil), nil
+}
+
+func newCache(name string, cfg cacheConfig, e *Engine) *Cache {
+	return &Cache{name: name, cfg: cfg, engine: e}
+}
+
+// Name returns the cache's name.
+func (c *Cache) Name() string { return c.name }
+
+// Publish publishes a copy of value to the topic as a binary Value, creating
+// the topic if needed. It never waits for a subscriber and succeeds when there
+// is none. Publish keeps no reference to value once it returns.
+//
+// It returns an error wrapping ErrValueTooLarge, ErrInvalidName,
+// ErrTopicType, ErrLimitExceeded (too many topics) or ErrClosed; or ctx.Err()
+// if ctx is done. A publish that returns an error has published nothing.
+func (c *Cache) Publish(ctx context.Context, topic string, value []byte) error {
+	t, err := c.valueTopic(ctx, topic, len(value))
+	if err != nil {
+		return err
+	}
+	t.ring.Publish("", BytesValue(value))
+	return nil
+}
+
+// PublishString is Publish for a text payload.
+func (c *Cache) PublishString(ctx context.Context, topic string, value string) error {
+	t, err := c.valueTopic(ctx, topic, len(value))
+	if err != nil {
+		return err
+	}
+	t.ring.Publish("", TextValue(value))
+	return nil
+}
+
+// valueTopic makes every check of a publish of size bytes to the named
+// Value topic, and returns the topic.
+func (c *Cache) valueTopic(ctx context.Context, name string, size int) (*topic[Value], error) {
+	if size > c.cfg.maxValueSize {
+		return nil, c.tooLarge(name, size)
+	}
+	if err := c.usable(ctx); err != nil {
+		return nil, err
+	}
+	return acquireTopic[Value](c, name)
+}
+
+// Subscribe subscribes to the topic, creating it if needed. The subscription
+// starts after the newest item, or where ResumeAt says. It ends when ctx is
+// done, when it is closed, or when the cache closes.
+//
+// It returns an error wrapping ErrInvalidName, ErrInvalidOption,
+// ErrTopicType, ErrLimitExceeded (too many subscribers or topics) or
+// ErrClosed; or ctx.Err() if ctx is done. A refused Subscribe leaves nothing
+// behind.
+func (c *Cache) Subscribe(ctx context.Context, topic string, opts ...SubscribeOption) (*Subscription[Value], error) {
+	return subscribe[Value](ctx, c, topic, opts)
+}
+
+// Close closes the cache: its subscriptions end with an error wrapping
+// ErrClosed, and so do later calls on it. A cache of an engine is also removed
+// from the engine. Close is idempotent and always returns nil.
+func (c *Cache) Close() error {
+	if c.engine != nil {
+		c.engine.forget(c)
+	}
+	c.shutdown(&endError{msg: fmt.Sprintf("topics: cache %q closed", c.name)})
+	return nil
+}
+
+// usable returns the error that stops an operation on the cache before it
+// starts: the context is done, or the cache is closed.
+func (c *Cache) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e := c.end.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+func (c *Cache) tooLarge(topic string, n int) error {
+	return fmt.Errorf("%w: %d bytes for topic %s of cache %q; the limit is %d", ErrValueTooLarge, n, quoteName(topic), c.name, c.cfg.maxValueSize)
+}
+
+// shutdown ends the cache with e. Only the first call does anything.
+func (c *Cache) shutdown(e *endError) {
+	c.mu.Lock()
+	if c.end.Load() != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.end.Store(e)
+	if c.armed && c.sweeper.Stop() {
+		c.armed = false
+		c.sweeps.Done()
+	}
+	c.mu.Unlock()
+	c.sweeps.Wait() // a sweep that was already running sees end and returns
+	// No topic can be created from here on (createTopic checks end under mu),
+	// so this reaches every topic. Parked readers wake, see end and return it;
+	// the ring's park handshake guarantees none sleeps through it.
+	c.topics.Range(func(_, v any) bool {
+		v.(anyTopic).wakeAll()
+		return true
+	})
+}
+
+// reserveSubscriber counts one more subscription, within the limit.
+func (c *Cache) reserveSubscriber() error {
+	for {
+		n := c.nsubs.Load()
+		if n >= int64(c.cfg.maxSubscribers) {
+			return &LimitError{Cache: c.name, Limit: "MaxSubscribers", Max: c.cfg.maxSubscribers}
+		}
+		if c.nsubs.CompareAndSwap(n, n+1) {
+			return nil
+		}
+	}
+}
+
+// releaseSubscriber undoes reserveSubscriber and, when t has lost its last
+// subscriber, lets the sweeper consider it.
+func (c *Cache) releaseSubscriber(m *topicMeta) {
+	c.nsubs.Add(-1)
+	if m.subs.Add(-1) == 0 {
+		c.mu.Lock()
+		m.idleSeen = false
+		c.armSweeper()
+		c.mu.Unlock()
+	}
+}
+
+// armSweeper schedules a sweep for idle topics if none is scheduled. c.mu
+// must be held.
+func (c *Cache) armSweeper() {
+	if c.armed || c.end.Load() != nil {
+		return
+	}
+	c.armed = true
+	c.sweeps.Add(1)
+	if c.sweeper == nil {
+		c.sweeper = time.AfterFunc(c.cfg.idleTimeout, c.sweep)
+	} else {
+		c.sweeper.Reset(c.cfg.idleTimeout)
+	}
+}
+
+// sweep drops the topics that had no subscribers and no publishes since the
+// previous sweep, and marks the other topics without subscribers for the
+// next. It rearms itself while any such topic remains, so an idle cache, or
+// one whose topics all have subscribers, has no timer running.
+func (c *Cache) sweep() {
+	defer c.sweeps.Done()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.armed = false
+	if c.end.Load() != nil {
+		return
+	}
+	waiting := 0
+	c.topics.Range(func(k, v any) bool {
+		t := v.(anyTopic)
+		m := t.meta()
+		if m.subs.Load() != 0 {
+			m.idleSeen = false
+			return true
+		}
+		head := t.head()
+		if m.idleSeen && m.idleHead == head && m.subs.CompareAndSwap(0, dropped) {
+			c.topics.Delete(k)
+			c.ntopics--
+			return true
+		}
+		m.idleSeen, m.idleHead = true, head
+		waiting++
+		return true
+	})
+	if waiting > 0 {
+		c.armSweeper()
+	}
+}
+
+// dropped is the subscriber count of a topic the sweeper has dropped: no
+// subscriber can join it any more.
+const dropped = -1
+
+// topicMeta is the part of a topic that does not depend on its type.
+type topicMeta struct {
+	cache *Cache
+	name  string
+	page  uint64
+	subs  atomic.Int64 // open subscriptions, or dropped
+
+	// Under cache.mu: the sweeper's marks.
+	idleSeen bool   // no subscriber at the last sweep
+	idleHead uint64 // head at the last sweep
+}
+
+// addSubscriber counts a subscriber in, unless the topic was dropped.
+func (m *topicMeta) addSubscriber() bool {
+	for {
+		n := m.subs.Load()
+		if n == dropped {
+			return false
+		}
+		if m.subs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// A topic is one topic's ring and metadata.
+type topic[T any] struct {
+	ring ring.Ring[T]
+	topicMeta
+}
+
+// anyTopic is what the cache needs of a topic whatever its type.
+type anyTopic interface {
+	meta() *topicMeta
+	head() uint64
+	wakeAll()
+	elemType() reflect.Type
+}
+
+func (t *topic[T]) meta() *topicMeta       { return &t.topicMeta }
+func (t *topic[T]) head() uint64           { return t.ring.Head() }
+func (t *topic[T]) wakeAll()               { t.ring.WakeAll() }
+func (t *topic[T]) elemType() reflect.Type { return reflect.TypeFor[T]() }
+
+// pages hands out page numbers: the wall clock in nanoseconds, forced to
+// increase. A topic created again, in this process or after a restart,
+// gets a greater page than before (unless the clock is set back), so a
+// client resuming with a page from before a restart is not mistaken for one
+// of the new page.
+var lastPage atomic.Uint64
+
+func newPage() uint64 {
+	now := uint64(time.Now().UnixNano())
+	for {
+		last := lastPage.Load()
+		p := max(now, last+1)
+		if lastPage.CompareAndSwap(last, p) {
+			return p
+		}
+	}
+}
+
+// acquireTopic returns the topic of that name, creating it if needed.
+func acquireTopic[T any](c *Cache, name string) (*topic[T], error) {
+	if v, ok := c.topics.Load(name); ok {
+		if t, ok := v.(*topic[T]); ok {
+			return t, nil
+		}
+		return nil, topicTypeError[T](c, name, v.(anyTopic))
+	}
+	return createTopic[T](c, name, false)
+}
+
+// acquireSubscribed is acquireTopic for a new subscriber: the topic it
+// returns has counted the subscriber in.
+func acquireSubscribed[T any](c *Cache, name string) (*topic[T], error) {
+	t, err := acquireTopic[T](c, name)
+	if err != nil {
+		return nil, err
+	}
+	if t.addSubscriber() {
+		return t, nil
+	}
+	// Dropped by the sweeper just now: under the lock, it is gone.
+	return createTopic[T](c, name, true)
+}
+
+// createTopic creates the topic, or returns it if it exists by now. With
+// subscribe, it counts a subscriber in before the sweeper can look at it.
+func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error) {
+	if err := validateTopicName(name); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.end.Load(); e != nil {
+		return nil, e
+	}
+	if v, ok := c.topics.Load(name); ok {
+		t, ok := v.(*topic[T])
+		if !ok {
+			return nil, topicTypeError[T](c, name, v.(anyTopic))
+		}
+		// The sweeper drops topics under c.mu and deletes them at once, so
+		// this one is live and addSubscriber succeeds.
+		if subscribe && !t.addSubscriber() {
+			panic("topics: internal error: dropped topic still registered")
+		}
+		return t, nil
+	}
+	if c.ntopics >= c.cfg.maxTopics {
+		return nil, &LimitError{Cache: c.name, Limit: "MaxTopics", Max: c.cfg.maxTopics}
+	}
+	t := &topic[T]{topicMeta: topicMeta{cache: c, name: name, page: newPage()}}
+	t.ring.Init(c.cfg.ringSize)
+	if subscribe {
+		t.subs.Store(1)
+	} else {
+		c.armSweeper()
+	}
+	c.topics.Store(name, t)
+	c.ntopics++
+	return t, nil
+}
+
+func topicTypeError[T any](c *Cache, name string, t anyTopic) error {
+	return fmt.Errorf("%w: topic %q of cache %q carries %v, not %v", ErrTopicType, name, c.name, t.elemType(), reflect.TypeFor[T]())
+}

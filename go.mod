@@ -1,0 +1,3 @@
+module github.com/ringbus/topics
+
+go 1.26

@@ -1,0 +1,196 @@
+package topics
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ringbus/topics/internal/ring"
+)
+
+// Defaults of the cache options. Every cache starts from these; options given
+// to New replace them for every cache of that engine, and options given to
+// CreateCache or NewCache replace them for that cache.
+const (
+	// DefaultRingSize is how many items each topic keeps.
+	DefaultRingSize = 1024
+	// DefaultMaxSubscribers is how many subscriptions a cache may have open.
+	DefaultMaxSubscribers = 1 << 20
+	// DefaultMaxTopics is how many topics a cache may hold at once.
+	DefaultMaxTopics = 1 << 16
+	// DefaultMaxValueSize is the largest Value payload, in bytes.
+	DefaultMaxValueSize = 1 << 20
+	// DefaultTopicIdleTimeout is how long a topic with no subscribers and no
+	// publishes is kept before it is dropped.
+	DefaultTopicIdleTimeout = 5 * time.Minute
+)
+
+// An Option configures a cache. Options given to New are the defaults of
+// every cache the engine creates; options given to CreateCache or NewCache
+// apply to that cache and override the engine's.
+//
+// An option given a value it does not accept makes CreateCache or NewCache
+// return an error wrapping ErrInvalidOption that names the value.
+type Option interface {
+	applyCache(*cacheConfig) error
+}
+
+// A SubscribeOption configures one subscription.
+type SubscribeOption interface {
+	applySubscribe(*subscribeConfig) error
+}
+
+type cacheConfig struct {
+	ringSize       int
+	maxSubscribers int
+	maxTopics      int
+	maxValueSize   int
+	idleTimeout    time.Duration
+}
+
+// buildCacheConfig starts from the defaults and applies opts in order.
+func buildCacheConfig(opts ...[]Option) (cacheConfig, error) {
+	cfg := cacheConfig{
+		ringSize:       DefaultRingSize,
+		maxSubscribers: DefaultMaxSubscribers,
+		maxTopics:      DefaultMaxTopics,
+		maxValueSize:   DefaultMaxValueSize,
+		idleTimeout:    DefaultTopicIdleTimeout,
+	}
+	for _, list := range opts {
+		for _, o := range list {
+			if o == nil {
+				return cfg, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+			}
+			if err := o.applyCache(&cfg); err != nil {
+				return cfg, err
+			}
+		}
+	}
+	return cfg, nil
+}
+
+type cacheOption func(*cacheConfig) error
+
+func (f cacheOption) applyCache(c *cacheConfig) error { return f(c) }
+
+func positive(name string, n int) error {
+	if n <= 0 {
+		return fmt.Errorf("%w: %s(%d): must be at least 1", ErrInvalidOption, name, n)
+	}
+	return nil
+}
+
+// WithRingSize sets how many items each topic keeps: a subscriber that falls
+// further behind than this loses items (and is told how many). n must be a
+// power of two between 1 and 1<<24. The default is DefaultRingSize.
+//
+// A ring costs 8 bytes per slot up front, and holds up to n payloads.
+func WithRingSize(n int) Option {
+	return cacheOption(func(c *cacheConfig) error {
+		if !ring.ValidSize(n) {
+			return fmt.Errorf("%w: WithRingSize(%d): must be a power of two between 1 and %d", ErrInvalidOption, n, ring.MaxSize)
+		}
+		c.ringSize = n
+		return nil
+	})
+}
+
+// WithMaxSubscribers limits the subscriptions open at once in a cache.
+// Subscribe beyond it returns a *LimitError. The default is
+// DefaultMaxSubscribers.
+func WithMaxSubscribers(n int) Option {
+	return cacheOption(func(c *cacheConfig) error {
+		if err := positive("WithMaxSubscribers", n); err != nil {
+			return err
+		}
+		c.maxSubscribers = n
+		return nil
+	})
+}
+
+// WithMaxTopics limits the topics a cache holds at once. A publish or
+// subscribe that would create one more returns a *LimitError. The default is
+// DefaultMaxTopics.
+func WithMaxTopics(n int) Option {
+	return cacheOption(func(c *cacheConfig) error {
+		if err := positive("WithMaxTopics", n); err != nil {
+			return err
+		}
+		c.maxTopics = n
+		return nil
+	})
+}
+
+// WithMaxValueSize limits the size in bytes of a Value payload; a larger one
+// is refused with ErrValueTooLarge. The default is DefaultMaxValueSize.
+// Typed topics other than Topic[Value] are not limited by size.
+func WithMaxValueSize(n int) Option {
+	return cacheOption(func(c *cacheConfig) error {
+		if err := positive("WithMaxValueSize", n); err != nil {
+			return err
+		}
+		c.maxValueSize = n
+		return nil
+	})
+}
+
+// WithTopicIdleTimeout sets how long a topic with no subscribers and no
+// publishes is kept. After that it is dropped with the items it held; the
+// next publish or subscribe creates it afresh, with a new page. A topic is
+// dropped between d and 2d after it fell idle. The default is
+// DefaultTopicIdleTimeout.
+func WithTopicIdleTimeout(d time.Duration) Option {
+	return cacheOption(func(c *cacheConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: WithTopicIdleTimeout(%v): must be positive", ErrInvalidOption, d)
+		}
+		c.idleTimeout = d
+		return nil
+	})
+}
+
+type subscribeConfig struct {
+	resume         bool
+	resumePage     uint64
+	resumeSequence uint64
+}
+
+func buildSubscribeConfig(opts []SubscribeOption) (subscribeConfig, error) {
+	var cfg subscribeConfig
+	for _, o := range opts {
+		if o == nil {
+			return cfg, fmt.Errorf("%w: nil SubscribeOption", ErrInvalidOption)
+		}
+		if err := o.applySubscribe(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+type subscribeOption func(*subscribeConfig) error
+
+func (f subscribeOption) applySubscribe(c *subscribeConfig) error { return f(c) }
+
+// ResumeAt makes a subscription start at item sequence of the given page,
+// typically the page and sequence after the last item a client saw before it
+// lost its connection:
+//
+//   - if the page is the topic's current page and the item is still held, the
+//     subscription starts there;
+//   - if the item is older than anything held, it starts at the oldest held
+//     item, whose Missed says how many were lost in between;
+//   - if the page is not the topic's current page (the topic was dropped and
+//     created again, or the page is unknown), it starts at the current page's
+//     oldest held item, whose Missed counts the items of that page no longer
+//     held;
+//   - if the item is newer than the newest one published, it starts after the
+//     newest, like a subscription without ResumeAt.
+//
+// Sequence 0 is taken as 1.
+func ResumeAt(page, sequence uint64) SubscribeOption {
+	return subscribeOption(func(c *subscribeConfig) error {
+		c.resume, c.resumePage, c.resumeSequence = true, page, max(sequence, 1)
+		return nil
+	})
+}

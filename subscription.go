@@ -1,0 +1,193 @@
+package topics
+
+import (
+	"context"
+	"iter"
+	"sync/atomic"
+
+	"github.com/ringbus/topics/internal/ring"
+)
+
+// An Item is one published value as a subscriber receives it.
+type Item[T any] struct {
+	Topic     string
+	Sequence  uint64 // 1, 2, 3 … per topic instance, in publish order
+	Page      uint64 // the topic instance; a new, greater page when a topic is re-created
+	Publisher string // the publisher's identity where one is known, else ""
+	Missed    uint64 // items of this page that this subscription lost just before this one
+	Value     T
+}
+
+// A Subscription is one reader of one topic: it receives every item
+// published to the topic while it is open, in order, except those it falls
+// too far behind to read, which it is told about through Item.Missed.
+//
+// A Subscription is read (Next, All) by one goroutine at a time; Close may be
+// called from any goroutine, at any time. It must not be copied. An open
+// subscription costs a cursor and holds no queue: it never slows publishers.
+type Subscription[T any] struct {
+	_ noCopy
+
+	// next is the sequence of the item wanted next. It is owned by the
+	// reading goroutine.
+	next  uint64
+	topic *topic[T]
+
+	waiter ring.Waiter
+	end    atomic.Pointer[endError]
+	stop   func() bool // detaches from the Subscribe context; nil if it has none
+}
+
+var errSubscriptionClosed = &endError{msg: "topics: subscription closed"}
+
+func subscribe[T any](ctx context.Context, c *Cache, name string, opts []SubscribeOption) (*Subscription[T], error) {
+	cfg, err := buildSubscribeConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateTopicName(name); err != nil {
+		return nil, err
+	}
+	if err := c.usable(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.reserveSubscriber(); err != nil {
+		return nil, err
+	}
+	t, err := acquireSubscribed[T](c, name)
+	if err != nil {
+		c.nsubs.Add(-1)
+		return nil, err
+	}
+	s := &Subscription[T]{topic: t, next: startAt(t, cfg)}
+	s.waiter.Init()
+	if ctx.Done() != nil {
+		s.stop = context.AfterFunc(ctx, func() {
+			s.finish(&endError{
+				msg:   "topics: subscription ended: " + context.Cause(ctx).Error(),
+				cause: context.Cause(ctx),
+			})
+		})
+	}
+	return s, nil
+}
+
+// startAt returns the first sequence a new subscription wants.
+func startAt[T any](t *topic[T], cfg subscribeConfig) uint64 {
+	head := t.ring.Head()
+	switch {
+	case !cfg.resume || cfg.resumeSequence > head+1 && cfg.resumePage == t.page:
+		return head + 1
+	case cfg.resumePage != t.page:
+		// Read from 1 and let the ring skip to the oldest item it holds:
+		// Missed then counts what of this page is gone.
+		return 1
+	default:
+		return cfg.resumeSequence
+	}
+}
+
+// Next returns the next item, waiting for one to be published if need be.
+//
+// It returns an error wrapping ErrClosed once the subscription has ended
+// (see the package doc for every way it can), and ctx.Err() if ctx is done
+// first; the subscription then stays open. While an item is ready, Next
+// neither blocks nor allocates.
+func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
+	r := &s.topic.ring
+	for {
+		if err := s.ended(); err != nil {
+			return Item[T]{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return Item[T]{}, err
+		}
+		if e := r.Read(s.next); e != nil {
+			return s.deliver(e), nil
+		}
+		// Nothing to read: park, then look once more (the ring's handshake
+		// makes sure a publish or close after this look wakes us).
+		r.Park(&s.waiter)
+		if s.ended() != nil {
+			continue
+		}
+		if e := r.Read(s.next); e != nil {
+			return s.deliver(e), nil
+		}
+		select {
+		case <-s.waiter.C():
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (s *Subscription[T]) deliver(e *ring.Entry[T]) Item[T] {
+	it := Item[T]{
+		Topic:     s.topic.name,
+		Sequence:  e.Seq,
+		Page:      s.topic.page,
+		Publisher: e.Publisher,
+		Missed:    e.Seq - s.next,
+		Value:     e.Value,
+	}
+	s.next = e.Seq + 1
+	return it
+}
+
+// ended returns the error that ended the subscription, or nil.
+func (s *Subscription[T]) ended() error {
+	if e := s.end.Load(); e != nil {
+		return e
+	}
+	if e := s.topic.cache.end.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// All returns an iterator over the subscription's items, for use in a range
+// loop. The loop runs until the subscription ends or ctx is done, and then
+// yields the error (wrapping ErrClosed, or ctx.Err()) once with a zero Item.
+// When the loop ends, for whatever reason, the subscription is closed.
+func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
+	return func(yield func(Item[T], error) bool) {
+		defer s.Close()
+		for {
+			it, err := s.Next(ctx)
+			if err != nil {
+				yield(Item[T]{}, err)
+				return
+			}
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Close closes the subscription. A Next waiting in another goroutine returns
+// at once with an error wrapping ErrClosed. Close is idempotent and always
+// returns nil.
+func (s *Subscription[T]) Close() error {
+	s.finish(errSubscriptionClosed)
+	if s.stop != nil {
+		s.stop()
+	}
+	return nil
+}
+
+// finish ends the subscription with e, unless it has ended already.
+func (s *Subscription[T]) finish(e *endError) {
+	if !s.end.CompareAndSwap(nil, e) {
+		return
+	}
+	s.topic.cache.releaseSubscriber(&s.topic.topicMeta)
+	s.waiter.Wake()
+}
+
+// noCopy makes go vet's copylocks check report copies of the struct that
+// holds it.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}

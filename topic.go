@@ -1,0 +1,100 @@
+package topics
+
+import (
+	"context"
+	"sync/atomic"
+	"unsafe"
+)
+
+// A Topic is a typed handle on one topic of a cache: values of type T are
+// delivered to subscribers as they are, with no serialisation. It is safe for
+// concurrent use, and cheap: get it once and keep it.
+//
+// The values are shared by every subscriber. If T is or contains a pointer,
+// slice or map, publish values you will not modify afterwards, and treat
+// received values as read-only.
+type Topic[T any] struct {
+	cache *Cache
+	name  string
+	sized bool // T is Value: payloads are limited by MaxValueSize
+
+	// cur caches the topic, so that Publish skips the cache's table. It is
+	// looked up again when the sweeper has dropped it.
+	cur atomic.Pointer[topic[T]]
+}
+
+// TopicOf returns a handle on the named topic of c carrying values of type T.
+// The topic itself is created by the first publish or subscribe.
+//
+// It returns an error wrapping ErrTopicType if the topic exists and carries
+// another type, ErrInvalidName for a bad name, ErrClosed if c is closed. The
+// topic that Cache.Publish and Cache.Subscribe use is TopicOf[Value].
+func TopicOf[T any](c *Cache, name string) (*Topic[T], error) {
+	if err := validateTopicName(name); err != nil {
+		return nil, err
+	}
+	if e := c.end.Load(); e != nil {
+		return nil, e
+	}
+	_, sized := any((*T)(nil)).(*Value)
+	h := &Topic[T]{cache: c, name: name, sized: sized}
+	if v, ok := c.topics.Load(name); ok {
+		t, ok := v.(*topic[T])
+		if !ok {
+			return nil, topicTypeError[T](c, name, v.(anyTopic))
+		}
+		h.cur.Store(t)
+	}
+	return h, nil
+}
+
+// Name returns the topic's name.
+func (h *Topic[T]) Name() string { return h.name }
+
+// Publish publishes v to every current subscriber of the topic. It never
+// waits for a subscriber and succeeds when there is none.
+//
+// It returns an error wrapping ErrTopicType (the topic was dropped and
+// re-created with another type), ErrValueTooLarge (a Value over the limit),
+// ErrLimitExceeded (too many topics) or ErrClosed; or ctx.Err() if ctx is
+// done. A publish that returns an error has published nothing.
+func (h *Topic[T]) Publish(ctx context.Context, v T) error {
+	t, err := h.resolve(ctx, v)
+	if err != nil {
+		return err
+	}
+	t.ring.Publish("", v)
+	return nil
+}
+
+// resolve makes every check of a publish of v and returns the topic.
+func (h *Topic[T]) resolve(ctx context.Context, v T) (*topic[T], error) {
+	c := h.cache
+	if h.sized {
+		// T is Value, so this conversion only restates v's type.
+		if n := (*Value)(unsafe.Pointer(&v)).Len(); n > c.cfg.maxValueSize {
+			return nil, c.tooLarge(h.name, n)
+		}
+	}
+	if err := c.usable(ctx); err != nil {
+		return nil, err
+	}
+	if t := h.cur.Load(); t != nil && t.subs.Load() != dropped {
+		return t, nil
+	}
+	t, err := acquireTopic[T](c, h.name)
+	if err != nil {
+		return nil, err
+	}
+	h.cur.Store(t)
+	return t, nil
+}
+
+// Subscribe subscribes to the topic, as Cache.Subscribe does.
+func (h *Topic[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription[T], error) {
+	s, err := subscribe[T](ctx, h.cache, h.name, opts)
+	if err == nil {
+		h.cur.Store(s.topic)
+	}
+	return s, err
+}

@@ -1,0 +1,186 @@
+// Package topics is an embeddable, in-process publish/subscribe engine.
+//
+// It gives a Go program what a serverless topics service gives over the
+// network, without a network or a server: caches are namespaces, a topic
+// comes into being on its first publish or subscribe, delivery is
+// fire-and-forget to every current subscriber, and a subscriber that falls
+// behind loses the oldest items and is told exactly how many.
+//
+// Each topic is a lock-free broadcast ring: a publish writes one slot, however
+// many subscribers there are, and each subscription reads the ring with its
+// own cursor. A subscription costs a cursor, not a queue, and a publisher
+// never waits for a subscriber.
+//
+// # Rules of use
+//
+// Lifecycle. An [Engine] holds named caches; a [Cache] can also stand alone
+// ([NewCache]). Topics need no creation: publish or subscribe to a name. A
+// topic with no subscribers and no publishes for a while (see
+// [WithTopicIdleTimeout]) is dropped; when it is used again it starts a new
+// page. Close what you open: an Engine, a standalone Cache, and every
+// Subscription you do not read to its end. Close is idempotent everywhere.
+//
+// Ordering. Every topic has one sequence 1, 2, 3, … per page. Every
+// subscriber sees items in that order, each at most once. A publish that
+// returns before another starts gets the lower number, so items of one
+// publisher keep their order.
+//
+// Fire-and-forget. A new subscription starts after the newest item: it sees
+// no history (unless it asks to resume, with [ResumeAt]). Publishing to a topic
+// with no subscribers succeeds and the item is kept in the ring for resumers.
+//
+// Slow subscribers. A topic keeps its newest RingSize items ([WithRingSize]).
+// A subscriber that falls further behind skips to the oldest item still
+// held, and that item's [Item.Missed] says how many it lost. Delivered plus
+// missed always equals what was published while the subscription was open.
+// Publishers are never slowed down by a subscriber.
+//
+// Ends. [Subscription.Next] returns an error wrapping [ErrClosed] once the
+// subscription is closed, its cache or engine is closed, or the context given
+// to Subscribe is done (the error then also wraps the context's cause); after
+// [Engine.DeleteCache] it also wraps [ErrCacheNotFound]. Next returns
+// ctx.Err() when the context given to Next itself is done, and the
+// subscription stays open. Leaving a range loop over [Subscription.All]
+// closes the subscription.
+//
+// Payloads. Publish copies the bytes it is given and keeps no reference to
+// them. Every subscriber receives the same copy: the slice from
+// [Value.Bytes] must not be modified. Typed topics ([TopicOf]) deliver the
+// published value itself to every subscriber, without copying what it points
+// to: publish values you will not modify afterwards.
+//
+// Concurrency. Engine, Cache and Topic are safe for concurrent use. A
+// Subscription is read by one goroutine at a time; Close may be called from
+// any goroutine.
+package topics
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+)
+
+// An Engine is a set of named caches, for servers that host many tenants or
+// applications in one process. It is safe for concurrent use. Create one with
+// New; the zero Engine is not usable.
+type Engine struct {
+	opts []Option // defaults for every cache
+
+	mu     sync.RWMutex
+	caches map[string]*Cache
+	closed bool
+}
+
+// New returns an engine. The options are the defaults of every cache it
+// creates; an invalid option is reported by CreateCache.
+func New(opts ...Option) *Engine {
+	return &Engine{opts: slices.Clone(opts), caches: make(map[string]*Cache)}
+}
+
+var errEngineClosed = &endError{msg: "topics: engine closed"}
+
+// CreateCache creates a cache with the engine's options, overridden by opts.
+// It returns an error wrapping ErrCacheExists if the name is taken,
+// ErrInvalidName or ErrInvalidOption for bad input, ErrClosed after Close.
+func (e *Engine) CreateCache(name string, opts ...Option) (*Cache, error) {
+	if err := validateCacheName(name); err != nil {
+		return nil, err
+	}
+	cfg, err := buildCacheConfig(e.opts, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errEngineClosed
+	}
+	if _, ok := e.caches[name]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrCacheExists, name)
+	}
+	c := newCache(name, cfg, e)
+	e.caches[name] = c
+	return c, nil
+}
+
+// Cache returns the cache with that name, or an error wrapping
+// ErrCacheNotFound.
+func (e *Engine) Cache(name string) (*Cache, error) {
+	if err := validateCacheName(name); err != nil {
+		return nil, err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, errEngineClosed
+	}
+	c, ok := e.caches[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrCacheNotFound, name)
+	}
+	return c, nil
+}
+
+// DeleteCache closes the cache and removes it from the engine. Its
+// subscriptions end with an error wrapping ErrCacheNotFound (and ErrClosed),
+// and so do later calls on the deleted *Cache. The name can be used again at
+// once.
+func (e *Engine) DeleteCache(name string) error {
+	if err := validateCacheName(name); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return errEngineClosed
+	}
+	c, ok := e.caches[name]
+	if ok {
+		delete(e.caches, name)
+	}
+	e.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrCacheNotFound, name)
+	}
+	c.shutdown(&endError{
+		msg:   fmt.Sprintf("topics: cache %q was deleted", name),
+		cause: ErrCacheNotFound,
+	})
+	return nil
+}
+
+// ListCaches returns the names of the engine's caches, sorted.
+func (e *Engine) ListCaches() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return slices.Sorted(maps.Keys(e.caches))
+}
+
+// Close closes every cache of the engine, ending their subscriptions with an
+// error wrapping ErrClosed. Later calls on the engine return ErrClosed. Close
+// is idempotent and always returns nil.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	caches := e.caches
+	e.caches = nil
+	e.mu.Unlock()
+	for _, c := range caches {
+		c.shutdown(errEngineClosed)
+	}
+	return nil
+}
+
+// forget removes c from the engine if it is still registered there.
+func (e *Engine) forget(c *Cache) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.caches[c.name] == c {
+		delete(e.caches, c.name)
+	}
+}
