@@ -1,9 +1,6 @@
 package topics
 
-import (
-	"bytes"
-	"unsafe"
-)
+import "unsafe"
 
 // A Value is the payload of an untyped topic, as published by Cache.Publish
 // (bytes) or Cache.PublishString (text). The bytes of a Value are immutable
@@ -20,7 +17,9 @@ func BytesValue(b []byte) Value {
 	if len(b) == 0 {
 		return Value{}
 	}
-	return Value{b: bytes.Clone(b)}
+	c := make([]byte, len(b))
+	copy(c, b)
+	return Value{b: c}
 }
 
 // TextValue returns a text Value holding a copy of s.

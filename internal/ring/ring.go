@@ -61,6 +61,22 @@
 //   - A publisher that finds the stack empty touches no channel and no lock:
 //     the cost of waking is paid only while somebody sleeps.
 //
+// # Allocation
+//
+// Entries are not allocated one by one: a publish would then cost a trip
+// through the allocator, more than everything else it does. They are carved
+// from chunks of up to 32 entries (about 2 KiB) that belong to blocks of
+// consecutive sequence numbers, so the entry of sequence n has a fixed place
+// in the chunk of block n>>shift. The publisher of n alone writes that place,
+// once, before it stores the pointer; no entry is ever reused, so a reader can
+// never see one change. The publisher that first needs a block allocates its
+// chunk and installs it with a CAS in a small table (a loser of that race uses
+// the winner's chunk). A publisher so late that its block's place in the
+// table was already taken by a newer block allocates a lone entry; it is
+// about to be lapped anyway. A chunk stays alive while any of its entries is
+// in the ring, so a ring keeps at most one chunk's worth of entries (and their
+// payloads) beyond its size.
+//
 // # The waiter stack
 //
 // Parked readers form a Treiber stack of [Waiter] nodes embedded in the readers
@@ -76,7 +92,11 @@
 // there and costs it one extra look at its slot.
 package ring
 
-import "sync/atomic"
+import (
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+)
 
 // CacheLineSize is the size of the padding that keeps hot, independently
 // written words apart. 64 bytes is the line size of current x86-64 and most
@@ -110,6 +130,32 @@ type Ring[T any] struct {
 	// Read-only after Init.
 	mask  uint64
 	slots []atomic.Pointer[Entry[T]]
+
+	// Entries are allocated in chunks of consecutive sequence numbers (see
+	// "Allocation" in the package doc). chunks[b&chunkMask] holds the chunk
+	// of block b = seq>>chunkShift while b is being published.
+	chunkShift uint
+	chunkMask  uint64
+	chunks     [chunksInFlight]atomic.Pointer[chunk[T]]
+}
+
+// chunksInFlight is how many blocks of sequence numbers can be filled at
+// once before a late publisher has to allocate its entry on its own.
+const chunksInFlight = 4
+
+// chunkBytes is the size a chunk of entries aims at.
+const chunkBytes = 2048
+
+// maxChunkLen caps the entries of a chunk, which bounds how many entries a
+// ring keeps alive beyond its size.
+const maxChunkLen = 32
+
+// A chunk holds the entries of one block of consecutive sequence numbers.
+// Each entry is written once, by the publisher of its sequence, before it is
+// stored in a slot; it is never written again.
+type chunk[T any] struct {
+	block   uint64
+	entries []Entry[T]
 }
 
 // New returns a ring that holds size entries. size must be a power of two
@@ -127,6 +173,10 @@ func (r *Ring[T]) Init(size int) {
 	}
 	r.mask = uint64(size - 1)
 	r.slots = make([]atomic.Pointer[Entry[T]], size)
+	n := chunkBytes / max(1, int(unsafe.Sizeof(Entry[T]{})))
+	n = min(max(n, 1), maxChunkLen)
+	r.chunkShift = uint(bits.Len(uint(n)) - 1) // n rounded down to a power of two
+	r.chunkMask = chunksInFlight - 1
 }
 
 // ValidSize reports whether size is a power of two between 1 and MaxSize.
@@ -144,20 +194,47 @@ func (r *Ring[T]) Head() uint64 { return r.head.Load() }
 // Publish appends an entry and returns its sequence number. It never blocks
 // and takes no lock; when readers are parked it wakes them.
 func (r *Ring[T]) Publish(publisher string, v T) uint64 {
-	e := &Entry[T]{Publisher: publisher, Value: v}
-	// Everything that can be done before claiming is done: the window between
-	// claiming a sequence and storing it is the window in which readers of
-	// that sequence wait.
 	seq := r.head.Add(1)
-	e.Seq = seq
-	slot := &r.slots[seq&r.mask]
+	e := r.entry(seq)
+	e.Seq, e.Publisher, e.Value = seq, publisher, v
+	r.store(e)
+	return seq
+}
+
+// entry returns the place for the entry of sequence seq, which the caller
+// has claimed and so is the only one to write.
+func (r *Ring[T]) entry(seq uint64) *Entry[T] {
+	block := seq >> r.chunkShift
+	place := &r.chunks[block&r.chunkMask]
+	for {
+		c := place.Load()
+		switch {
+		case c != nil && c.block == block:
+			return &c.entries[seq&(1<<r.chunkShift-1)]
+		case c != nil && c.block > block:
+			// This publisher is so late that its block's place was taken by
+			// a newer block: it gets an entry of its own.
+			return new(Entry[T])
+		}
+		n := &chunk[T]{block: block, entries: make([]Entry[T], 1<<r.chunkShift)}
+		if place.CompareAndSwap(c, n) {
+			return &n.entries[seq&(1<<r.chunkShift-1)]
+		}
+		// Another publisher of this block (or a newer one) installed its
+		// chunk first: look again.
+	}
+}
+
+// store puts a claimed entry into its slot and wakes parked readers.
+func (r *Ring[T]) store(e *Entry[T]) {
+	slot := &r.slots[e.Seq&r.mask]
 	for {
 		old := slot.Load()
-		if old != nil && old.Seq > seq {
+		if old != nil && old.Seq > e.Seq {
 			// Lapped while descheduled: a newer entry already owns the slot.
 			// Dropping ours keeps slot contents increasing; readers count it
 			// as missed.
-			return seq
+			return
 		}
 		if slot.CompareAndSwap(old, e) {
 			break
@@ -166,7 +243,6 @@ func (r *Ring[T]) Publish(publisher string, v T) uint64 {
 	if r.waiters.Load() != nil {
 		r.WakeAll()
 	}
-	return seq
 }
 
 // Read returns the entry with sequence next or, when the ring has lapped a

@@ -1,0 +1,410 @@
+package ring
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// reader is a test reader: a cursor and the bookkeeping to check it.
+type reader[T any] struct {
+	r         *Ring[T]
+	next      uint64
+	delivered uint64
+	missed    uint64
+	w         Waiter
+}
+
+func newReader[T any](r *Ring[T], from uint64) *reader[T] {
+	rd := &reader[T]{r: r, next: from}
+	rd.w.Init()
+	return rd
+}
+
+// read returns the next entry without waiting, or nil.
+func (rd *reader[T]) read(t *testing.T) *Entry[T] {
+	t.Helper()
+	e := rd.r.Read(rd.next)
+	if e == nil {
+		return nil
+	}
+	if e.Seq < rd.next {
+		t.Fatalf("read seq %d, wanted at least %d", e.Seq, rd.next)
+	}
+	rd.missed += e.Seq - rd.next
+	rd.delivered++
+	rd.next = e.Seq + 1
+	return e
+}
+
+// wait parks until the next entry is readable and returns it, failing the
+// test after a generous deadline.
+func (rd *reader[T]) wait(t *testing.T) *Entry[T] {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		if e := rd.read(t); e != nil {
+			return e
+		}
+		rd.r.Park(&rd.w)
+		if e := rd.read(t); e != nil {
+			return e
+		}
+		select {
+		case <-rd.w.C():
+		case <-deadline:
+			t.Errorf("reader waiting for %d was never woken (head %d)", rd.next, rd.r.Head())
+			return nil
+		}
+	}
+}
+
+// claim does the first half of a publish, as a publisher that is then
+// descheduled would: the caller stores the entry later.
+func claim[T any](r *Ring[T], publisher string, v T) *Entry[T] {
+	seq := r.head.Add(1)
+	e := r.entry(seq)
+	e.Seq, e.Publisher, e.Value = seq, publisher, v
+	return e
+}
+
+func TestValidSize(t *testing.T) {
+	for _, n := range []int{1, 2, 4, 1024, MaxSize} {
+		if !ValidSize(n) {
+			t.Errorf("ValidSize(%d) = false", n)
+		}
+	}
+	for _, n := range []int{-4, 0, 3, 6, 1000, MaxSize * 2} {
+		if ValidSize(n) {
+			t.Errorf("ValidSize(%d) = true", n)
+		}
+	}
+}
+
+func TestNewPanicsOnBadSize(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("New(3) did not panic")
+		}
+	}()
+	New[int](3)
+}
+
+// A reader that keeps up goes round the ring many times without loss.
+func TestWrapAround(t *testing.T) {
+	for _, size := range []int{1, 2, 4, 8} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			r := New[int](size)
+			rd := newReader(r, 1)
+			for i := 1; i <= 5*size+3; i++ {
+				if seq := r.Publish("p", i); seq != uint64(i) {
+					t.Fatalf("publish %d got seq %d", i, seq)
+				}
+				e := rd.read(t)
+				if e == nil || e.Seq != uint64(i) || e.Value != i || e.Publisher != "p" {
+					t.Fatalf("after publish %d read %+v", i, e)
+				}
+				if e := rd.read(t); e != nil {
+					t.Fatalf("read %+v past the head", e)
+				}
+			}
+			if rd.missed != 0 {
+				t.Errorf("missed %d", rd.missed)
+			}
+		})
+	}
+}
+
+// A reader that falls behind skips to the oldest entry held and misses
+// exactly what was overwritten.
+func TestLapping(t *testing.T) {
+	for _, size := range []int{1, 2, 4, 8} {
+		for published := 0; published <= 3*size+1; published++ {
+			t.Run(fmt.Sprintf("size=%d/published=%d", size, published), func(t *testing.T) {
+				r := New[int](size)
+				for i := 1; i <= published; i++ {
+					r.Publish("", i)
+				}
+				rd := newReader(r, 1)
+				first := true
+				for e := rd.read(t); e != nil; e = rd.read(t) {
+					wantSeq := uint64(max(1, published-size+1))
+					if first && e.Seq != wantSeq {
+						t.Fatalf("first read %d, want oldest held %d", e.Seq, wantSeq)
+					}
+					if e.Value != int(e.Seq) {
+						t.Fatalf("seq %d holds %d", e.Seq, e.Value)
+					}
+					first = false
+				}
+				wantMissed := uint64(max(0, published-size))
+				if rd.missed != wantMissed || rd.delivered+rd.missed != uint64(published) {
+					t.Errorf("delivered %d missed %d of %d; want missed %d", rd.delivered, rd.missed, published, wantMissed)
+				}
+			})
+		}
+	}
+}
+
+// The overwrite hazard: a publisher that claimed k and stalled must not
+// replace k+size, stored meanwhile by a faster one.
+func TestSlowPublisherDoesNotOverwriteNewer(t *testing.T) {
+	const size = 4
+	r := New[int](size)
+	slow := claim(r, "slow", -1) // claimed 1, not stored yet
+	for i := 2; i <= size+1; i++ {
+		r.Publish("fast", i) // 2..5; 5 shares a slot with 1
+	}
+	r.store(slow)
+	if got := r.slots[1&r.mask].Load(); got.Seq != size+1 {
+		t.Fatalf("slot of 1 and 5 holds seq %d after the slow store", got.Seq)
+	}
+	rd := newReader(r, 1)
+	var seqs []uint64
+	for e := rd.read(t); e != nil; e = rd.read(t) {
+		seqs = append(seqs, e.Seq)
+		if e.Value == -1 {
+			t.Fatalf("the slow publisher's lapped entry was delivered")
+		}
+	}
+	if fmt.Sprint(seqs) != "[2 3 4 5]" || rd.missed != 1 {
+		t.Errorf("read %v, missed %d; want [2 3 4 5] and 1", seqs, rd.missed)
+	}
+}
+
+// A reader waiting on a sequence whose publisher stalled waits for it (order
+// is kept), and is released when the stalled publisher stores it.
+func TestReaderWaitsForStalledSequence(t *testing.T) {
+	r := New[int](8)
+	stalled := claim(r, "", 1)
+	r.Publish("", 2)
+	rd := newReader(r, 1)
+	if e := rd.read(t); e != nil {
+		t.Fatalf("read %d before 1 was stored", e.Seq)
+	}
+	done := make(chan *Entry[int])
+	go func() { done <- rd.wait(t) }()
+	r.store(stalled)
+	if e := <-done; e == nil || e.Seq != 1 {
+		t.Fatalf("woke with %+v, want seq 1", e)
+	}
+	if e := rd.read(t); e == nil || e.Seq != 2 {
+		t.Fatalf("then read %+v, want seq 2", e)
+	}
+}
+
+// A reader waiting on a sequence whose publisher stalled is released when
+// that sequence is lapped, and counts it as missed.
+func TestReaderReleasedWhenStalledSequenceIsLapped(t *testing.T) {
+	const size = 4
+	r := New[int](size)
+	stalled := claim(r, "", 1)
+	rd := newReader(r, 1)
+	done := make(chan *Entry[int])
+	go func() { done <- rd.wait(t) }()
+	for i := 2; i <= size+1; i++ {
+		r.Publish("", i)
+	}
+	e := <-done
+	if e == nil || e.Seq != 2 || rd.missed != 1 {
+		t.Fatalf("woke with %+v, missed %d; want seq 2 after missing 1", e, rd.missed)
+	}
+	r.store(stalled) // late and lapped: dropped
+	for want := uint64(3); want <= size+1; want++ {
+		if e := rd.read(t); e == nil || e.Seq != want {
+			t.Fatalf("read %+v, want seq %d", e, want)
+		}
+	}
+}
+
+func TestParkAndWake(t *testing.T) {
+	r := New[int](4)
+	var w Waiter
+	w.Init()
+
+	r.Publish("", 1) // nobody parked: no token anywhere
+	select {
+	case <-w.C():
+		t.Fatal("token without Park")
+	default:
+	}
+
+	r.Park(&w)
+	r.Park(&w) // still queued: not pushed twice
+	if top := r.waiters.Load(); top != &w || top.next != nil {
+		t.Fatalf("stack after two Parks: top %p next %p", top, top.next)
+	}
+	r.Publish("", 2)
+	select {
+	case <-w.C():
+	default:
+		t.Fatal("no token after Publish")
+	}
+	if r.waiters.Load() != nil {
+		t.Fatal("stack not emptied by the wake")
+	}
+	r.WakeAll() // empty stack: nothing happens
+	select {
+	case <-w.C():
+		t.Fatal("token from WakeAll on an empty stack")
+	default:
+	}
+}
+
+func TestWakeAllWakesEveryParkedReader(t *testing.T) {
+	r := New[int](4)
+	ws := make([]Waiter, 50)
+	for i := range ws {
+		ws[i].Init()
+		r.Park(&ws[i])
+	}
+	r.WakeAll()
+	for i := range ws {
+		select {
+		case <-ws[i].C():
+		default:
+			t.Fatalf("waiter %d not woken", i)
+		}
+	}
+}
+
+// value is a payload that can tell whether it was torn: sum is derived from
+// the other fields.
+type value struct {
+	publisher, n int
+	sum          uint64
+}
+
+func newValue(publisher, n int) value {
+	return value{publisher, n, checksum(publisher, n)}
+}
+
+func checksum(publisher, n int) uint64 {
+	return uint64(publisher)*0x9E3779B97F4A7C15 ^ uint64(n)*0xC2B2AE3D27D4EB4F
+}
+
+// Many publishers, some of them stalling between claim and store, and many
+// readers parking and waking: every reader sees increasing sequences, whole
+// entries, each publisher's values in order, and accounts for every
+// sequence as delivered or missed.
+func TestConcurrentPublishersAndReaders(t *testing.T) {
+	cases := []struct {
+		name               string
+		size               int
+		publishers, perPub int
+		readers            int
+		stallEvery         int
+		mustNotLose        bool
+	}{
+		{"lapping/size=2", 2, 4, 2000, 4, 7, false},
+		{"lapping/size=8", 8, 4, 2000, 4, 3, false},
+		{"lapping/size=64", 64, 3, 3000, 6, 5, false},
+		{"lossless/size=16384", 1 << 14, 4, 2000, 4, 11, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New[value](tc.size)
+			total := uint64(tc.publishers * tc.perPub)
+			var wg sync.WaitGroup
+			for rid := 0; rid < tc.readers; rid++ {
+				rd := newReader(r, 1)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					last := make([]int, tc.publishers)
+					for rd.next <= total {
+						e := rd.wait(t)
+						if e == nil {
+							return
+						}
+						v := e.Value
+						if v.sum != checksum(v.publisher, v.n) {
+							t.Errorf("torn entry %+v", v)
+							return
+						}
+						if v.n <= last[v.publisher] {
+							t.Errorf("publisher %d: %d after %d", v.publisher, v.n, last[v.publisher])
+							return
+						}
+						last[v.publisher] = v.n
+					}
+					if rd.delivered+rd.missed != total {
+						t.Errorf("delivered %d + missed %d != %d", rd.delivered, rd.missed, total)
+					}
+					if tc.mustNotLose && rd.missed != 0 {
+						t.Errorf("missed %d with a ring larger than the stream", rd.missed)
+					}
+				}()
+			}
+			var pub sync.WaitGroup
+			for p := 0; p < tc.publishers; p++ {
+				pub.Add(1)
+				go func() {
+					defer pub.Done()
+					for n := 1; n <= tc.perPub; n++ {
+						if n%tc.stallEvery != 0 {
+							r.Publish("", newValue(p, n))
+							continue
+						}
+						// A slow publisher: descheduled between claim and store.
+						e := claim(r, "", newValue(p, n))
+						runtime.Gosched()
+						r.store(e)
+					}
+				}()
+			}
+			pub.Wait()
+			wg.Wait()
+			if h := r.Head(); h != total {
+				t.Errorf("head %d, want %d", h, total)
+			}
+		})
+	}
+}
+
+// Entries come from chunks of consecutive sequences; a publisher so late
+// that its chunk left the table gets an entry of its own, and one whose
+// chunk left the table after it took its entry still stores it.
+func TestChunks(t *testing.T) {
+	r := New[int](1 << 12)
+	per := uint64(1) << r.chunkShift
+	if per < 2 || per > maxChunkLen {
+		t.Fatalf("%d entries per chunk", per)
+	}
+	early := claim(r, "", 1)            // took its place in block 0's chunk
+	lateSeq := r.head.Add(1)            // claimed, has not asked for its place yet
+	total := 2 + per*(chunksInFlight+1) // block 0's place is taken again
+	for i := uint64(3); i <= total; i++ {
+		r.Publish("", int(i))
+	}
+	late := r.entry(lateSeq)
+	if c := r.chunks[0].Load(); c.block == 0 {
+		t.Fatalf("block 0 still in the table")
+	}
+	for i := range r.chunks {
+		if ch := r.chunks[i].Load(); ch != nil && late == &ch.entries[lateSeq&(per-1)] {
+			t.Fatalf("late publisher got a place in a newer block's chunk")
+		}
+	}
+	late.Seq, late.Value = lateSeq, 2
+	r.store(early)
+	r.store(late)
+	rd := newReader(r, 1)
+	for want := uint64(1); want <= total; want++ {
+		e := rd.read(t)
+		if e == nil || e.Seq != want || e.Value != int(want) {
+			t.Fatalf("read %+v, want seq %d", e, want)
+		}
+	}
+	// Consecutive sequences of one block share a chunk.
+	if a, b := r.slots[per].Load(), r.slots[per+1].Load(); uintptr(unsafe.Pointer(b))-uintptr(unsafe.Pointer(a)) != unsafe.Sizeof(*a) {
+		t.Errorf("entries %d and %d are not neighbours in a chunk", per, per+1)
+	}
+}
