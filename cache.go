@@ -42,7 +42,7 @@ func NewCache(name string, opts ...Option) (*Cache, error) {
 	if err := validateCacheName(name); err != nil {
 		return nil, err
 	}
-	cfg, err := buildCacheConfig(opts)
+	cfg, err := buildCacheConfig(nil, opts)
 	if err != nil {
 		return nil, err
 	}

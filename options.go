@@ -24,14 +24,19 @@ const (
 	DefaultTopicIdleTimeout = 5 * time.Minute
 )
 
-// An Option configures a cache. Options given to New are the defaults of
-// every cache the engine creates; options given to CreateCache or NewCache
-// apply to that cache and override the engine's.
+// An Option configures an engine or a cache. Options given to New are the
+// defaults of every cache the engine creates; options given to CreateCache
+// or NewCache apply to that cache and override the engine's. A few options
+// configure the engine itself and are refused by CreateCache and NewCache.
 //
 // An option given a value it does not accept makes CreateCache or NewCache
-// return an error wrapping ErrInvalidOption that names the value.
+// return an error wrapping ErrInvalidOption that names the value. (New cannot
+// return an error: it keeps the first one and every CreateCache returns it.)
 type Option interface {
-	applyCache(*cacheConfig) error
+	// apply applies the option to a cache's settings and, when engine is
+	// not nil, to the engine's. An option that only configures engines
+	// returns an error when engine is nil.
+	apply(cache *cacheConfig, engine *engineConfig) error
 }
 
 // A SubscribeOption configures one subscription.
@@ -47,31 +52,60 @@ type cacheConfig struct {
 	idleTimeout    time.Duration
 }
 
-// buildCacheConfig starts from the defaults and applies opts in order.
-func buildCacheConfig(opts ...[]Option) (cacheConfig, error) {
-	cfg := cacheConfig{
+// engineConfig holds the settings of an engine that are not per cache.
+type engineConfig struct{}
+
+func defaultCacheConfig() cacheConfig {
+	return cacheConfig{
 		ringSize:       DefaultRingSize,
 		maxSubscribers: DefaultMaxSubscribers,
 		maxTopics:      DefaultMaxTopics,
 		maxValueSize:   DefaultMaxValueSize,
 		idleTimeout:    DefaultTopicIdleTimeout,
 	}
-	for _, list := range opts {
-		for _, o := range list {
-			if o == nil {
-				return cfg, fmt.Errorf("%w: nil Option", ErrInvalidOption)
-			}
-			if err := o.applyCache(&cfg); err != nil {
-				return cfg, err
-			}
+}
+
+// buildEngineConfig applies the options given to New. It returns the engine
+// settings and the first error, having checked the cache options too.
+func buildEngineConfig(opts []Option) (engineConfig, error) {
+	var ec engineConfig
+	cc := defaultCacheConfig()
+	for _, o := range opts {
+		if o == nil {
+			return ec, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+		}
+		if err := o.apply(&cc, &ec); err != nil {
+			return ec, err
+		}
+	}
+	return ec, nil
+}
+
+// buildCacheConfig starts from the defaults, applies the engine's options
+// (engine settings are ignored here) and then the cache's own.
+func buildCacheConfig(engineOpts, cacheOpts []Option) (cacheConfig, error) {
+	cfg := defaultCacheConfig()
+	var ignored engineConfig
+	for _, o := range engineOpts {
+		if err := o.apply(&cfg, &ignored); err != nil {
+			return cfg, err
+		}
+	}
+	for _, o := range cacheOpts {
+		if o == nil {
+			return cfg, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+		}
+		if err := o.apply(&cfg, nil); err != nil {
+			return cfg, err
 		}
 	}
 	return cfg, nil
 }
 
+// cacheOption is an option that sets something per cache.
 type cacheOption func(*cacheConfig) error
 
-func (f cacheOption) applyCache(c *cacheConfig) error { return f(c) }
+func (f cacheOption) apply(c *cacheConfig, _ *engineConfig) error { return f(c) }
 
 func positive(name string, n int) error {
 	if n <= 0 {

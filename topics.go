@@ -65,7 +65,9 @@ import (
 // applications in one process. It is safe for concurrent use. Create one with
 // New; the zero Engine is not usable.
 type Engine struct {
-	opts []Option // defaults for every cache
+	opts   []Option // defaults for every cache
+	cfg    engineConfig
+	optErr error // the first invalid option given to New
 
 	mu     sync.RWMutex
 	caches map[string]*Cache
@@ -75,7 +77,9 @@ type Engine struct {
 // New returns an engine. The options are the defaults of every cache it
 // creates; an invalid option is reported by CreateCache.
 func New(opts ...Option) *Engine {
-	return &Engine{opts: slices.Clone(opts), caches: make(map[string]*Cache)}
+	e := &Engine{opts: slices.Clone(opts), caches: make(map[string]*Cache)}
+	e.cfg, e.optErr = buildEngineConfig(e.opts)
+	return e
 }
 
 var errEngineClosed = &endError{msg: "topics: engine closed"}
@@ -86,6 +90,9 @@ var errEngineClosed = &endError{msg: "topics: engine closed"}
 func (e *Engine) CreateCache(name string, opts ...Option) (*Cache, error) {
 	if err := validateCacheName(name); err != nil {
 		return nil, err
+	}
+	if e.optErr != nil {
+		return nil, e.optErr
 	}
 	cfg, err := buildCacheConfig(e.opts, opts)
 	if err != nil {
