@@ -1,0 +1,211 @@
+package topics_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ringbus/topics"
+)
+
+func TestEngineCreateCacheDuplicate(t *testing.T) {
+	e := topics.New()
+	defer e.Close()
+	c, err := e.CreateCache("dup")
+	require.NoError(t, err)
+	s := subscribe(t, c, "t")
+
+	again, err := e.CreateCache("dup")
+	require.ErrorIs(t, err, topics.ErrCacheExists)
+	assert.Contains(t, err.Error(), "dup")
+	assert.Nil(t, again)
+
+	// The existing cache is untouched.
+	got, err := e.Cache("dup")
+	require.NoError(t, err)
+	assert.Same(t, c, got)
+	publish(t, c, "t", "still here")
+	assert.Equal(t, "still here", next(t, s).Value.String())
+	assert.Equal(t, []string{"dup"}, e.ListCaches())
+}
+
+func TestEngineCacheNotFound(t *testing.T) {
+	e := topics.New()
+	defer e.Close()
+	c, err := e.Cache("missing")
+	require.ErrorIs(t, err, topics.ErrCacheNotFound)
+	assert.Nil(t, c)
+	require.ErrorIs(t, e.DeleteCache("missing"), topics.ErrCacheNotFound)
+
+	_, err = e.CreateCache("present")
+	require.NoError(t, err)
+	_, err = e.Cache("Present")
+	require.ErrorIs(t, err, topics.ErrCacheNotFound, "names are case-sensitive")
+}
+
+func TestEngineListCachesSorted(t *testing.T) {
+	e := topics.New()
+	defer e.Close()
+	assert.Empty(t, e.ListCaches())
+	for _, name := range []string{"b", "a.1", "C", "_x", "a", "-", "10", "9", "ab"} {
+		_, err := e.CreateCache(name)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{"-", "10", "9", "C", "_x", "a", "a.1", "ab", "b"}, e.ListCaches())
+
+	require.NoError(t, e.DeleteCache("a"))
+	assert.Equal(t, []string{"-", "10", "9", "C", "_x", "a.1", "ab", "b"}, e.ListCaches())
+
+	// The list is a copy.
+	l := e.ListCaches()
+	l[0] = "zzz"
+	assert.Equal(t, "-", e.ListCaches()[0])
+}
+
+func TestEngineDeleteCache(t *testing.T) {
+	ctx := context.Background()
+	e := topics.New()
+	defer e.Close()
+	old, err := e.CreateCache("c")
+	require.NoError(t, err)
+	oldSub := subscribe(t, old, "t")
+	h, err := topics.TopicOf[int](old, "typed")
+	require.NoError(t, err)
+
+	require.NoError(t, e.DeleteCache("c"))
+	assert.Empty(t, e.ListCaches())
+	_, err = e.Cache("c")
+	require.ErrorIs(t, err, topics.ErrCacheNotFound)
+	require.ErrorIs(t, e.DeleteCache("c"), topics.ErrCacheNotFound, "deleting twice")
+
+	// Every operation on the deleted cache says so.
+	require.ErrorIs(t, old.Publish(ctx, "t", []byte("x")), topics.ErrCacheNotFound)
+	require.ErrorIs(t, old.PublishString(ctx, "t", "x"), topics.ErrCacheNotFound)
+	s, err := old.Subscribe(ctx, "t")
+	require.ErrorIs(t, err, topics.ErrCacheNotFound)
+	assert.Nil(t, s)
+	_, err = topics.TopicOf[int](old, "typed")
+	require.ErrorIs(t, err, topics.ErrCacheNotFound)
+	require.ErrorIs(t, h.Publish(ctx, 1), topics.ErrCacheNotFound)
+	si, err := h.Subscribe(ctx)
+	require.ErrorIs(t, err, topics.ErrCacheNotFound)
+	assert.Nil(t, si)
+	require.ErrorIs(t, nextErr(t, oldSub), topics.ErrCacheNotFound)
+	require.NoError(t, old.Close(), "closing a deleted cache")
+	assert.Equal(t, "c", old.Name())
+
+	// The name can be used again at once, for a new and independent cache.
+	fresh, err := e.CreateCache("c")
+	require.NoError(t, err)
+	assert.NotSame(t, old, fresh)
+	got, err := e.Cache("c")
+	require.NoError(t, err)
+	assert.Same(t, fresh, got)
+	assert.Equal(t, []string{"c"}, e.ListCaches())
+	s2 := subscribe(t, fresh, "t")
+	publish(t, fresh, "t", "new")
+	it := next(t, s2)
+	assert.Equal(t, "new", it.Value.String())
+	assert.Equal(t, uint64(1), it.Sequence, "the new cache's topic starts afresh")
+	require.ErrorIs(t, nextErr(t, oldSub), topics.ErrCacheNotFound, "the old subscription stays ended")
+}
+
+func TestEngineCacheCloseRemovesIt(t *testing.T) {
+	e := topics.New()
+	defer e.Close()
+	c, err := e.CreateCache("c")
+	require.NoError(t, err)
+	_, err = e.CreateCache("d")
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	assert.Equal(t, []string{"d"}, e.ListCaches())
+	_, err = e.Cache("c")
+	require.ErrorIs(t, err, topics.ErrCacheNotFound)
+	c2, err := e.CreateCache("c")
+	require.NoError(t, err)
+	assert.NotSame(t, c, c2)
+	require.ErrorIs(t, c.PublishString(context.Background(), "t", "x"), topics.ErrClosed)
+	require.NoError(t, c2.PublishString(context.Background(), "t", "x"))
+}
+
+func TestEngineClose(t *testing.T) {
+	ctx := context.Background()
+	e := topics.New()
+	c, err := e.CreateCache("c")
+	require.NoError(t, err)
+	s := subscribe(t, c, "t")
+
+	require.NoError(t, e.Close())
+	require.NoError(t, e.Close(), "Close is idempotent")
+	require.NoError(t, e.Close())
+
+	assert.Empty(t, e.ListCaches())
+	_, err = e.CreateCache("new")
+	require.ErrorIs(t, err, topics.ErrClosed)
+	_, err = e.Cache("c")
+	require.ErrorIs(t, err, topics.ErrClosed)
+	require.ErrorIs(t, e.DeleteCache("c"), topics.ErrClosed)
+
+	require.ErrorIs(t, c.PublishString(ctx, "t", "x"), topics.ErrClosed)
+	_, err = c.Subscribe(ctx, "t")
+	require.ErrorIs(t, err, topics.ErrClosed)
+	require.ErrorIs(t, nextErr(t, s), topics.ErrClosed)
+	require.NoError(t, c.Close(), "closing a cache of a closed engine")
+}
+
+func TestCloseIdempotent(t *testing.T) {
+	c, err := topics.NewCache("c")
+	require.NoError(t, err)
+	s, err := c.Subscribe(context.Background(), "t")
+	require.NoError(t, err)
+	for range 3 {
+		require.NoError(t, s.Close())
+	}
+	requireEnded(t, nextErr(t, s), []error{topics.ErrClosed})
+	s2, err := c.Subscribe(context.Background(), "t")
+	require.NoError(t, err)
+	for range 3 {
+		require.NoError(t, c.Close())
+	}
+	requireEnded(t, nextErr(t, s2), []error{topics.ErrClosed})
+	for range 3 {
+		require.NoError(t, s2.Close(), "closing a subscription of a closed cache")
+	}
+
+	e := topics.New()
+	ec, err := e.CreateCache("c")
+	require.NoError(t, err)
+	for range 3 {
+		require.NoError(t, e.Close())
+	}
+	require.NoError(t, ec.Close())
+}
+
+func TestClosedCacheOperations(t *testing.T) {
+	ctx := context.Background()
+	c, err := topics.NewCache("c")
+	require.NoError(t, err)
+	hv, err := topics.TopicOf[topics.Value](c, "v")
+	require.NoError(t, err)
+	hi, err := topics.TopicOf[int](c, "i")
+	require.NoError(t, err)
+	require.NoError(t, hi.Publish(ctx, 1))
+	require.NoError(t, c.Close())
+
+	require.ErrorIs(t, c.Publish(ctx, "t", []byte("x")), topics.ErrClosed)
+	require.ErrorIs(t, c.PublishString(ctx, "t", "x"), topics.ErrClosed)
+	s, err := c.Subscribe(ctx, "t")
+	require.ErrorIs(t, err, topics.ErrClosed)
+	assert.Nil(t, s)
+	_, err = topics.TopicOf[string](c, "s")
+	require.ErrorIs(t, err, topics.ErrClosed)
+	require.ErrorIs(t, hv.Publish(ctx, topics.TextValue("x")), topics.ErrClosed)
+	require.ErrorIs(t, hi.Publish(ctx, 2), topics.ErrClosed)
+	_, err = hv.Subscribe(ctx)
+	require.ErrorIs(t, err, topics.ErrClosed)
+	_, err = hi.Subscribe(ctx)
+	require.ErrorIs(t, err, topics.ErrClosed)
+	assert.Equal(t, "c", c.Name())
+}
