@@ -97,6 +97,10 @@ func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
 	r := &s.topic.ring
 	for {
 		if err := s.ended(); err != nil {
+			// Ended by its cache or engine, perhaps: let go of the Subscribe
+			// context now, so that a subscription read to its end holds
+			// nothing through it.
+			s.detach()
 			return Item[T]{}, err
 		}
 		if err := ctx.Err(); err != nil {
@@ -170,10 +174,16 @@ func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
 // returns nil.
 func (s *Subscription[T]) Close() error {
 	s.finish(errSubscriptionClosed)
+	s.detach()
+	return nil
+}
+
+// detach stops watching the Subscribe context. It is safe to call more than
+// once and from several goroutines.
+func (s *Subscription[T]) detach() {
 	if s.stop != nil {
 		s.stop()
 	}
-	return nil
 }
 
 // finish ends the subscription with e, unless it has ended already.
