@@ -57,19 +57,22 @@ func newCache(name string, cfg cacheConfig, e *Engine) *Cache {
 func (c *Cache) Name() string { return c.name }
 
 // Publish publishes a copy of value to the topic as a binary Value, creating
-// the topic if needed. It never waits for a subscriber and succeeds when there
-// is none. Publish keeps no reference to value once it returns.
+// the topic if needed. It succeeds when there is no subscriber, and never
+// waits for one, except for a Lossless subscription that has not read the
+// item Publish would overwrite. Publish keeps no reference to value once it
+// returns.
 //
 // It returns an error wrapping ErrValueTooLarge, ErrInvalidName,
 // ErrTopicType, ErrLimitExceeded (too many topics) or ErrClosed; or ctx.Err()
-// if ctx is done. A publish that returns an error has published nothing.
+// if ctx is done before it could publish. A publish that returns an error has
+// published nothing.
 func (c *Cache) Publish(ctx context.Context, topic string, value []byte) error {
 	t, err := c.valueTopic(ctx, topic, len(value))
 	if err != nil {
 		return err
 	}
-	t.ring.Publish("", BytesValue(value))
-	return nil
+	_, err = t.ring.Publish(ctx, "", BytesValue(value))
+	return err
 }
 
 // PublishString is Publish for a text payload.
@@ -78,8 +81,8 @@ func (c *Cache) PublishString(ctx context.Context, topic string, value string) e
 	if err != nil {
 		return err
 	}
-	t.ring.Publish("", TextValue(value))
-	return nil
+	_, err = t.ring.Publish(ctx, "", TextValue(value))
+	return err
 }
 
 // valueTopic makes every check of a publish of size bytes to the named
@@ -151,7 +154,7 @@ func (c *Cache) shutdown(e *endError) {
 	// so this reaches every topic. Parked readers wake, see end and return it;
 	// the ring's park handshake guarantees none sleeps through it.
 	c.topics.Range(func(_, v any) bool {
-		v.(anyTopic).wakeAll()
+		v.(anyTopic).release()
 		return true
 	})
 }
@@ -270,14 +273,20 @@ type topic[T any] struct {
 type anyTopic interface {
 	meta() *topicMeta
 	head() uint64
-	wakeAll()
+	release()
 	elemType() reflect.Type
 }
 
 func (t *topic[T]) meta() *topicMeta       { return &t.topicMeta }
 func (t *topic[T]) head() uint64           { return t.ring.Head() }
-func (t *topic[T]) wakeAll()               { t.ring.WakeAll() }
 func (t *topic[T]) elemType() reflect.Type { return reflect.TypeFor[T]() }
+
+// release wakes every parked reader of a closing cache's topic and lets
+// every publisher waiting for a lossless reader go.
+func (t *topic[T]) release() {
+	t.ring.RemoveGates()
+	t.ring.WakeAll()
+}
 
 // pages hands out page numbers: the wall clock in nanoseconds, forced to
 // increase. A topic created again, in this process or after a restart,

@@ -184,6 +184,7 @@ func WithTopicIdleTimeout(d time.Duration) Option {
 }
 
 type subscribeConfig struct {
+	lossless       bool
 	resume         bool
 	resumePage     uint64
 	resumeSequence uint64
@@ -225,6 +226,32 @@ func (f subscribeOption) applySubscribe(c *subscribeConfig) error { return f(c) 
 func ResumeAt(page, sequence uint64) SubscribeOption {
 	return subscribeOption(func(c *subscribeConfig) error {
 		c.resume, c.resumePage, c.resumeSequence = true, page, max(sequence, 1)
+		return nil
+	})
+}
+
+// Lossless makes a subscription lossless: while it is open, no publisher
+// overwrites an item it has not read. A publish that would have to waits
+// until the subscription reads on, or until the publish's context is done
+// (it then returns ctx.Err() having published nothing), or until the
+// subscription ends. Ordinary subscriptions of the same topic keep losing
+// items when they fall behind and never slow anyone down.
+//
+// A lossless subscription costs a cursor, as any subscription does; what it
+// buys is paid by publishers, who wait for the slowest lossless reader once
+// it is a whole ring behind. Use it for in-process event buses that cannot
+// lose an event, with a ring large enough for bursts.
+//
+// The rule that keeps it from deadlocking: the goroutine that reads a
+// lossless subscription must not publish to the same topic with a context
+// that never ends. With the ring full, that publish would wait for the very
+// reader that is waiting for it to return. Publish from another goroutine,
+// or give the publish a context with a deadline (it then fails with
+// context.DeadlineExceeded instead of hanging), or use a ring larger than
+// anything the reader can fall behind by.
+func Lossless() SubscribeOption {
+	return subscribeOption(func(c *subscribeConfig) error {
+		c.lossless = true
 		return nil
 	})
 }

@@ -34,6 +34,7 @@ type Subscription[T any] struct {
 	topic *topic[T]
 
 	waiter ring.Waiter
+	gate   *ring.Gate // the cursor publishers wait for; nil unless Lossless
 	end    atomic.Pointer[endError]
 	stop   func() bool // detaches from the Subscribe context; nil if it has none
 }
@@ -59,7 +60,12 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 		c.nsubs.Add(-1)
 		return nil, err
 	}
-	s := &Subscription[T]{topic: t, next: startAt(t, cfg)}
+	s := &Subscription[T]{topic: t}
+	if cfg.lossless {
+		s.gate, s.next = t.ring.AddGate(func(head uint64) uint64 { return startAt(t, cfg, head) })
+	} else {
+		s.next = startAt(t, cfg, t.ring.Head())
+	}
 	s.waiter.Init()
 	if ctx.Done() != nil {
 		s.stop = context.AfterFunc(ctx, func() {
@@ -72,9 +78,9 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 	return s, nil
 }
 
-// startAt returns the first sequence a new subscription wants.
-func startAt[T any](t *topic[T], cfg subscribeConfig) uint64 {
-	head := t.ring.Head()
+// startAt returns the first sequence a new subscription wants, given the
+// newest sequence claimed.
+func startAt[T any](t *topic[T], cfg subscribeConfig, head uint64) uint64 {
 	switch {
 	case !cfg.resume || cfg.resumeSequence > head+1 && cfg.resumePage == t.page:
 		return head + 1
@@ -135,6 +141,9 @@ func (s *Subscription[T]) deliver(e *ring.Entry[T]) Item[T] {
 		Value:     e.Value,
 	}
 	s.next = e.Seq + 1
+	if s.gate != nil {
+		s.gate.Advance(s.next)
+	}
 	return it
 }
 
@@ -190,6 +199,9 @@ func (s *Subscription[T]) detach() {
 func (s *Subscription[T]) finish(e *endError) {
 	if !s.end.CompareAndSwap(nil, e) {
 		return
+	}
+	if s.gate != nil {
+		s.topic.ring.RemoveGate(s.gate)
 	}
 	s.topic.cache.releaseSubscriber(&s.topic.topicMeta)
 	s.waiter.Wake()

@@ -51,20 +51,22 @@ func TopicOf[T any](c *Cache, name string) (*Topic[T], error) {
 // Name returns the topic's name.
 func (h *Topic[T]) Name() string { return h.name }
 
-// Publish publishes v to every current subscriber of the topic. It never
-// waits for a subscriber and succeeds when there is none.
+// Publish publishes v to every current subscriber of the topic. It succeeds
+// when there is no subscriber, and never waits for one, except for a Lossless
+// subscription that has not read the item Publish would overwrite.
 //
 // It returns an error wrapping ErrTopicType (the topic was dropped and
 // re-created with another type), ErrValueTooLarge (a Value over the limit),
 // ErrLimitExceeded (too many topics) or ErrClosed; or ctx.Err() if ctx is
-// done. A publish that returns an error has published nothing.
+// done before it could publish. A publish that returns an error has published
+// nothing.
 func (h *Topic[T]) Publish(ctx context.Context, v T) error {
 	t, err := h.resolve(ctx, v)
 	if err != nil {
 		return err
 	}
-	t.ring.Publish("", v)
-	return nil
+	_, err = t.ring.Publish(ctx, "", v)
+	return err
 }
 
 // resolve makes every check of a publish of v and returns the topic.

@@ -33,7 +33,10 @@
 // A subscriber that falls further behind skips to the oldest item still
 // held, and that item's [Item.Missed] says how many it lost. Delivered plus
 // missed always equals what was published while the subscription was open.
-// Publishers are never slowed down by a subscriber.
+// Publishers are never slowed down by such a subscriber. A subscription
+// opened with [Lossless] is the exception, by request: publishers wait for it
+// rather than overwrite what it has not read (see Lossless for the rule that
+// keeps its reader from waiting for itself).
 //
 // Ends. [Subscription.Next] returns an error wrapping [ErrClosed] once the
 // subscription is closed, its cache or engine is closed, or the context given

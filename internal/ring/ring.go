@@ -93,6 +93,7 @@
 package ring
 
 import (
+	"context"
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
@@ -119,8 +120,9 @@ type Entry[T any] struct {
 // Ring must not be copied after first use.
 type Ring[T any] struct {
 	_ [CacheLineSize]byte
-	// head is the highest sequence claimed so far (0: none). Written by every
-	// publisher, so it has a line to itself.
+	// head is the highest sequence claimed so far (0: none), shifted left by
+	// headShift, with the gating flags below it (see gate.go). Written by
+	// every publisher, so it has a line to itself.
 	head atomic.Uint64
 	_    [CacheLineSize - 8]byte
 	// waiters is the stack of parked readers. Written by readers that park and
@@ -137,6 +139,10 @@ type Ring[T any] struct {
 	chunkShift uint
 	chunkMask  uint64
 	chunks     [chunksInFlight]atomic.Pointer[chunk[T]]
+
+	// gating is set when the first gate is added (see gate.go), and read by
+	// publishers only while head says the ring is gated.
+	gating atomic.Pointer[gating]
 }
 
 // chunksInFlight is how many blocks of sequence numbers can be filled at
@@ -189,16 +195,32 @@ func (r *Ring[T]) Size() int { return len(r.slots) }
 
 // Head returns the highest sequence number claimed so far, or 0. An entry
 // with that number may still be on its way into its slot.
-func (r *Ring[T]) Head() uint64 { return r.head.Load() }
+func (r *Ring[T]) Head() uint64 { return r.head.Load() >> headShift }
 
-// Publish appends an entry and returns its sequence number. It never blocks
-// and takes no lock; when readers are parked it wakes them.
-func (r *Ring[T]) Publish(publisher string, v T) uint64 {
-	seq := r.head.Add(1)
+// Publish appends an entry and returns its sequence number. It takes no lock
+// and, unless the ring has gates, never blocks; when readers are parked it
+// wakes them. While the ring has gates, Publish waits until every gated
+// reader has read the entry it would overwrite; if ctx is done first it
+// returns ctx.Err() having claimed nothing.
+func (r *Ring[T]) Publish(ctx context.Context, publisher string, v T) (uint64, error) {
+	seq, err := r.claim(ctx)
+	if err != nil {
+		return 0, err
+	}
 	e := r.entry(seq)
 	e.Seq, e.Publisher, e.Value = seq, publisher, v
 	r.store(e)
-	return seq
+	return seq, nil
+}
+
+// claim claims the next sequence number: one CAS on head, unless the ring is
+// gated (claimGated, in gate.go).
+func (r *Ring[T]) claim(ctx context.Context) (uint64, error) {
+	h := r.head.Load()
+	if h&gatedFlag == 0 && r.head.CompareAndSwap(h, h+headUnit) {
+		return h>>headShift + 1, nil
+	}
+	return r.claimGated(ctx)
 }
 
 // entry returns the place for the entry of sequence seq, which the caller
@@ -290,26 +312,32 @@ func (w *Waiter) Wake() {
 	}
 }
 
-// Park puts w on the ring's waiter stack, unless it is still there from an
-// earlier Park. After Park the caller must look at its slot again (Read) and
-// only then wait on w.C(): see the package doc.
-func (r *Ring[T]) Park(w *Waiter) {
+// Park puts w on the ring's stack of parked readers, unless it is still
+// there from an earlier Park. After Park the caller must look at its slot
+// again (Read) and only then wait on w.C(): see the package doc.
+func (r *Ring[T]) Park(w *Waiter) { push(&r.waiters, w) }
+
+// WakeAll wakes every parked reader. Publish calls it when readers are
+// parked; owners call it when readers must notice something else (a close).
+func (r *Ring[T]) WakeAll() { wakeAll(&r.waiters) }
+
+// push puts w on a waiter stack unless it is already queued on it.
+func push(stack *atomic.Pointer[Waiter], w *Waiter) {
 	if !w.queued.CompareAndSwap(false, true) {
 		return
 	}
 	for {
-		top := r.waiters.Load()
+		top := stack.Load()
 		w.next = top
-		if r.waiters.CompareAndSwap(top, w) {
+		if stack.CompareAndSwap(top, w) {
 			return
 		}
 	}
 }
 
-// WakeAll wakes every parked reader. Publish calls it when readers are
-// parked; owners call it when readers must notice something else (a close).
-func (r *Ring[T]) WakeAll() {
-	w := r.waiters.Swap(nil)
+// wakeAll empties a waiter stack and wakes every waiter that was on it.
+func wakeAll(stack *atomic.Pointer[Waiter]) {
+	w := stack.Swap(nil)
 	for w != nil {
 		next := w.next
 		w.next = nil

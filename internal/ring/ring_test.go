@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -20,6 +21,7 @@ type reader[T any] struct {
 	delivered uint64
 	missed    uint64
 	w         Waiter
+	gate      *Gate // set for a lossless reader
 }
 
 func newReader[T any](r *Ring[T], from uint64) *reader[T] {
@@ -41,6 +43,9 @@ func (rd *reader[T]) read(t *testing.T) *Entry[T] {
 	rd.missed += e.Seq - rd.next
 	rd.delivered++
 	rd.next = e.Seq + 1
+	if rd.gate != nil {
+		rd.gate.Advance(rd.next)
+	}
 	return e
 }
 
@@ -69,10 +74,22 @@ func (rd *reader[T]) wait(t *testing.T) *Entry[T] {
 // claim does the first half of a publish, as a publisher that is then
 // descheduled would: the caller stores the entry later.
 func claim[T any](r *Ring[T], publisher string, v T) *Entry[T] {
-	seq := r.head.Add(1)
+	seq, err := r.claim(context.Background())
+	if err != nil {
+		panic(err)
+	}
 	e := r.entry(seq)
 	e.Seq, e.Publisher, e.Value = seq, publisher, v
 	return e
+}
+
+// pub publishes on a ring without gates.
+func pub[T any](r *Ring[T], publisher string, v T) uint64 {
+	seq, err := r.Publish(context.Background(), publisher, v)
+	if err != nil {
+		panic(err)
+	}
+	return seq
 }
 
 func TestValidSize(t *testing.T) {
@@ -104,7 +121,7 @@ func TestWrapAround(t *testing.T) {
 			r := New[int](size)
 			rd := newReader(r, 1)
 			for i := 1; i <= 5*size+3; i++ {
-				if seq := r.Publish("p", i); seq != uint64(i) {
+				if seq := pub(r, "p", i); seq != uint64(i) {
 					t.Fatalf("publish %d got seq %d", i, seq)
 				}
 				e := rd.read(t)
@@ -130,7 +147,7 @@ func TestLapping(t *testing.T) {
 			t.Run(fmt.Sprintf("size=%d/published=%d", size, published), func(t *testing.T) {
 				r := New[int](size)
 				for i := 1; i <= published; i++ {
-					r.Publish("", i)
+					pub(r, "", i)
 				}
 				rd := newReader(r, 1)
 				first := true
@@ -160,7 +177,7 @@ func TestSlowPublisherDoesNotOverwriteNewer(t *testing.T) {
 	r := New[int](size)
 	slow := claim(r, "slow", -1) // claimed 1, not stored yet
 	for i := 2; i <= size+1; i++ {
-		r.Publish("fast", i) // 2..5; 5 shares a slot with 1
+		pub(r, "fast", i) // 2..5; 5 shares a slot with 1
 	}
 	r.store(slow)
 	if got := r.slots[1&r.mask].Load(); got.Seq != size+1 {
@@ -184,7 +201,7 @@ func TestSlowPublisherDoesNotOverwriteNewer(t *testing.T) {
 func TestReaderWaitsForStalledSequence(t *testing.T) {
 	r := New[int](8)
 	stalled := claim(r, "", 1)
-	r.Publish("", 2)
+	pub(r, "", 2)
 	rd := newReader(r, 1)
 	if e := rd.read(t); e != nil {
 		t.Fatalf("read %d before 1 was stored", e.Seq)
@@ -210,7 +227,7 @@ func TestReaderReleasedWhenStalledSequenceIsLapped(t *testing.T) {
 	done := make(chan *Entry[int])
 	go func() { done <- rd.wait(t) }()
 	for i := 2; i <= size+1; i++ {
-		r.Publish("", i)
+		pub(r, "", i)
 	}
 	e := <-done
 	if e == nil || e.Seq != 2 || rd.missed != 1 {
@@ -229,7 +246,7 @@ func TestParkAndWake(t *testing.T) {
 	var w Waiter
 	w.Init()
 
-	r.Publish("", 1) // nobody parked: no token anywhere
+	pub(r, "", 1) // nobody parked: no token anywhere
 	select {
 	case <-w.C():
 		t.Fatal("token without Park")
@@ -241,7 +258,7 @@ func TestParkAndWake(t *testing.T) {
 	if top := r.waiters.Load(); top != &w || top.next != nil {
 		t.Fatalf("stack after two Parks: top %p next %p", top, top.next)
 	}
-	r.Publish("", 2)
+	pub(r, "", 2)
 	select {
 	case <-w.C():
 	default:
@@ -343,14 +360,14 @@ func TestConcurrentPublishersAndReaders(t *testing.T) {
 					}
 				}()
 			}
-			var pub sync.WaitGroup
+			var publishers sync.WaitGroup
 			for p := 0; p < tc.publishers; p++ {
-				pub.Add(1)
+				publishers.Add(1)
 				go func() {
-					defer pub.Done()
+					defer publishers.Done()
 					for n := 1; n <= tc.perPub; n++ {
 						if n%tc.stallEvery != 0 {
-							r.Publish("", newValue(p, n))
+							pub(r, "", newValue(p, n))
 							continue
 						}
 						// A slow publisher: descheduled between claim and store.
@@ -360,7 +377,7 @@ func TestConcurrentPublishersAndReaders(t *testing.T) {
 					}
 				}()
 			}
-			pub.Wait()
+			publishers.Wait()
 			wg.Wait()
 			if h := r.Head(); h != total {
 				t.Errorf("head %d, want %d", h, total)
@@ -378,11 +395,11 @@ func TestChunks(t *testing.T) {
 	if per < 2 || per > maxChunkLen {
 		t.Fatalf("%d entries per chunk", per)
 	}
-	early := claim(r, "", 1)            // took its place in block 0's chunk
-	lateSeq := r.head.Add(1)            // claimed, has not asked for its place yet
-	total := 2 + per*(chunksInFlight+1) // block 0's place is taken again
+	early := claim(r, "", 1)                    // took its place in block 0's chunk
+	lateSeq, _ := r.claim(context.Background()) // claimed, has not asked for its place yet
+	total := 2 + per*(chunksInFlight+1)         // block 0's place is taken again
 	for i := uint64(3); i <= total; i++ {
-		r.Publish("", int(i))
+		pub(r, "", int(i))
 	}
 	late := r.entry(lateSeq)
 	if c := r.chunks[0].Load(); c.block == 0 {
