@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringbus/topics/internal/ring"
+	"github.com/ringbus/topics/internal/table"
 )
 
 // A Cache is a namespace of topics. It is safe for concurrent use. Create one
@@ -24,12 +25,11 @@ type Cache struct {
 
 	// topics maps a name to its *topic[T]. Reads are lock-free; stores and
 	// deletes happen under mu.
-	topics sync.Map
+	topics table.Table[anyTopic]
 	end    atomic.Pointer[endError] // set once, when the cache closes
 	nsubs  atomic.Int64             // open subscriptions
 
-	mu      sync.Mutex // guards what follows, and topic creation and dropping
-	ntopics int
+	mu      sync.Mutex     // guards what follows, and writes to topics
 	sweeper *time.Timer    // drops idle topics; armed while any topic has no subscriber
 	armed   bool           // sweeper is scheduled
 	sweeps  sync.WaitGroup // one count per scheduled or running sweep
@@ -153,8 +153,8 @@ func (c *Cache) shutdown(e *endError) {
 	// No topic can be created from here on (createTopic checks end under mu),
 	// so this reaches every topic. Parked readers wake, see end and return it;
 	// the ring's park handshake guarantees none sleeps through it.
-	c.topics.Range(func(_, v any) bool {
-		v.(anyTopic).release()
+	c.topics.Range(func(_ string, t anyTopic) bool {
+		t.release()
 		return true
 	})
 }
@@ -212,8 +212,7 @@ func (c *Cache) sweep() {
 		return
 	}
 	waiting := 0
-	c.topics.Range(func(k, v any) bool {
-		t := v.(anyTopic)
+	c.topics.Range(func(name string, t anyTopic) bool {
 		m := t.meta()
 		if m.subs.Load() != 0 {
 			m.idleSeen = false
@@ -221,8 +220,7 @@ func (c *Cache) sweep() {
 		}
 		head := t.head()
 		if m.idleSeen && m.idleHead == head && m.subs.CompareAndSwap(0, dropped) {
-			c.topics.Delete(k)
-			c.ntopics--
+			c.topics.Delete(name)
 			return true
 		}
 		m.idleSeen, m.idleHead = true, head
@@ -312,7 +310,7 @@ func acquireTopic[T any](c *Cache, name string) (*topic[T], error) {
 		if t, ok := v.(*topic[T]); ok {
 			return t, nil
 		}
-		return nil, topicTypeError[T](c, name, v.(anyTopic))
+		return nil, topicTypeError[T](c, name, v)
 	}
 	return createTopic[T](c, name, false)
 }
@@ -345,7 +343,7 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error
 	if v, ok := c.topics.Load(name); ok {
 		t, ok := v.(*topic[T])
 		if !ok {
-			return nil, topicTypeError[T](c, name, v.(anyTopic))
+			return nil, topicTypeError[T](c, name, v)
 		}
 		// The sweeper drops topics under c.mu and deletes them at once, so
 		// this one is live and addSubscriber succeeds.
@@ -354,7 +352,7 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error
 		}
 		return t, nil
 	}
-	if c.ntopics >= c.cfg.maxTopics {
+	if c.topics.Len() >= c.cfg.maxTopics {
 		return nil, &LimitError{Cache: c.name, Limit: "MaxTopics", Max: c.cfg.maxTopics}
 	}
 	t := &topic[T]{topicMeta: topicMeta{cache: c, name: name, page: newPage()}}
@@ -365,7 +363,6 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error
 		c.armSweeper()
 	}
 	c.topics.Store(name, t)
-	c.ntopics++
 	return t, nil
 }
 

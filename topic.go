@@ -41,7 +41,7 @@ func TopicOf[T any](c *Cache, name string) (*Topic[T], error) {
 	if v, ok := c.topics.Load(name); ok {
 		t, ok := v.(*topic[T])
 		if !ok {
-			return nil, topicTypeError[T](c, name, v.(anyTopic))
+			return nil, topicTypeError[T](c, name, v)
 		}
 		h.cur.Store(t)
 	}
