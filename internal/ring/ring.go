@@ -9,10 +9,14 @@
 // while reading; the only shared state a reader writes is the waiter stack, and
 // only when it has nothing to read and parks.
 //
-// A publish claims a sequence number with one atomic add on head and stores a
-// pointer to an immutable [Entry] in slot seq&mask. Entries are never modified
+// A publish claims a sequence number with one compare-and-swap on head and
+// stores a pointer to an immutable [Entry] in slot seq&mask. Entries are never modified
 // after they are stored, so a reader that loads a slot sees a whole entry or an
 // older whole entry, never a torn one.
+//
+// Lossless readers add a [Gate] (see gate.go): while a ring has gates,
+// publishers wait rather than overwrite an entry a gated reader has not read.
+// A ring without gates pays one flag test per publish for that.
 //
 // # Reading a slot
 //
