@@ -63,16 +63,15 @@ func (c *Cache) Name() string { return c.name }
 // returns.
 //
 // It returns an error wrapping ErrValueTooLarge, ErrInvalidName,
-// ErrTopicType, ErrLimitExceeded (too many topics) or ErrClosed; or ctx.Err()
-// if ctx is done before it could publish. A publish that returns an error has
-// published nothing.
+// ErrTopicType, ErrLimitExceeded (too many topics, or the publish rate: see
+// WithPublishRate) or ErrClosed; or ctx.Err() if ctx is done before it could
+// publish. A publish that returns an error has published nothing.
 func (c *Cache) Publish(ctx context.Context, topic string, value []byte) error {
 	t, err := c.valueTopic(ctx, topic, len(value))
 	if err != nil {
 		return err
 	}
-	_, err = t.ring.Publish(ctx, "", BytesValue(value))
-	return err
+	return t.publish(ctx, "", BytesValue(value))
 }
 
 // PublishString is Publish for a text payload.
@@ -81,8 +80,7 @@ func (c *Cache) PublishString(ctx context.Context, topic string, value string) e
 	if err != nil {
 		return err
 	}
-	_, err = t.ring.Publish(ctx, "", TextValue(value))
-	return err
+	return t.publish(ctx, "", TextValue(value))
 }
 
 // valueTopic makes every check of a publish of size bytes to the named
@@ -94,7 +92,14 @@ func (c *Cache) valueTopic(ctx context.Context, name string, size int) (*topic[V
 	if err := c.usable(ctx); err != nil {
 		return nil, err
 	}
-	return acquireTopic[Value](c, name)
+	t, err := acquireTopic[Value](c, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.admitPublish(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // Subscribe subscribes to the topic, creating it if needed. The subscription
@@ -243,6 +248,8 @@ type topicMeta struct {
 	page  uint64
 	subs  atomic.Int64 // open subscriptions, or dropped
 
+	limiter *rateLimiter // the publish rate; nil when unlimited
+
 	// Under cache.mu: the sweeper's marks.
 	idleSeen bool   // no subscriber at the last sweep
 	idleHead uint64 // head at the last sweep
@@ -355,7 +362,7 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error
 	if c.topics.Len() >= c.cfg.maxTopics {
 		return nil, &LimitError{Cache: c.name, Limit: "MaxTopics", Max: c.cfg.maxTopics}
 	}
-	t := &topic[T]{topicMeta: topicMeta{cache: c, name: name, page: newPage()}}
+	t := &topic[T]{topicMeta: topicMeta{cache: c, name: name, page: newPage(), limiter: newRateLimiter(c.cfg.publishRate)}}
 	t.ring.Init(c.cfg.ringSize)
 	if subscribe {
 		t.subs.Store(1)

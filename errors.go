@@ -3,6 +3,7 @@ package topics
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Errors returned by this package. Every error it returns wraps one of these
@@ -27,17 +28,40 @@ var (
 	ErrTopicType = errors.New("topics: topic carries another type")
 	// ErrInvalidOption: an option was given a value it does not accept.
 	ErrInvalidOption = errors.New("topics: invalid option")
+	// ErrPermissionDenied: the token behind a Session does not grant what
+	// was asked (publishing or subscribing to that topic of that cache).
+	ErrPermissionDenied = errors.New("topics: permission denied")
+	// ErrTokenExpired: the token has expired. A subscription opened under a
+	// token ends with an error wrapping both ErrClosed and ErrTokenExpired
+	// when the token expires. The remedy is a fresh token.
+	ErrTokenExpired = errors.New("topics: token expired")
+	// ErrTokenInvalid: a token is malformed, was not signed by any of the
+	// engine's keys (forged, altered, or signed with a key since dropped),
+	// or, given to MintToken, describes no token that can be minted.
+	ErrTokenInvalid = errors.New("topics: invalid token")
 )
 
 // A LimitError reports that a limit of a cache was reached. It matches
 // ErrLimitExceeded with errors.Is; use errors.As to read which limit it was.
+//
+// Limits of a whole cache ("MaxTopics", "MaxSubscribers") set Cache, Limit
+// and Max. The per-topic publish rate ("PublishRate", see WithPublishRate)
+// also sets Topic, Rate and RetryAfter, and Max is then its burst.
 type LimitError struct {
 	Cache string // the cache whose limit was hit
-	Limit string // the limit's name, as in its option: "MaxTopics", "MaxSubscribers"
-	Max   int    // the limit's value
+	Limit string // the limit's name, as in its option: "MaxTopics", "MaxSubscribers", "PublishRate"
+	Max   int    // the limit's value; for PublishRate, the burst
+
+	Topic      string        // for a per-topic limit: the topic; else ""
+	Rate       float64       // for PublishRate: the publishes per second allowed; else 0
+	RetryAfter time.Duration // for PublishRate: how long until a publish would be accepted; else 0
 }
 
 func (e *LimitError) Error() string {
+	if e.Rate != 0 {
+		return fmt.Sprintf("topics: limit exceeded: topic %s of cache %q allows at most %s=%g/s with bursts of %d; retry in %v",
+			quoteName(e.Topic), e.Cache, e.Limit, e.Rate, e.Max, e.RetryAfter)
+	}
 	return fmt.Sprintf("topics: limit exceeded: cache %q allows at most %s=%d", e.Cache, e.Limit, e.Max)
 }
 

@@ -50,10 +50,18 @@ type cacheConfig struct {
 	maxTopics      int
 	maxValueSize   int
 	idleTimeout    time.Duration
+	publishRate    *rateConfig // nil: no publish rate limit (ratelimit.go)
 }
 
 // engineConfig holds the settings of an engine that are not per cache.
-type engineConfig struct{}
+type engineConfig struct {
+	tokenKeys        *keyring // nil until WithTokenKeys (token.go)
+	maxTokenLifetime time.Duration
+}
+
+func defaultEngineConfig() engineConfig {
+	return engineConfig{maxTokenLifetime: DefaultMaxTokenLifetime}
+}
 
 func defaultCacheConfig() cacheConfig {
 	return cacheConfig{
@@ -68,7 +76,7 @@ func defaultCacheConfig() cacheConfig {
 // buildEngineConfig applies the options given to New. It returns the engine
 // settings and the first error, having checked the cache options too.
 func buildEngineConfig(opts []Option) (engineConfig, error) {
-	var ec engineConfig
+	ec := defaultEngineConfig()
 	cc := defaultCacheConfig()
 	for _, o := range opts {
 		if o == nil {
@@ -106,6 +114,20 @@ func buildCacheConfig(engineOpts, cacheOpts []Option) (cacheConfig, error) {
 type cacheOption func(*cacheConfig) error
 
 func (f cacheOption) apply(c *cacheConfig, _ *engineConfig) error { return f(c) }
+
+// engineOption is an option that configures the engine itself. Caches
+// refuse it.
+type engineOption struct {
+	name string // the option's name, for the error
+	set  func(*engineConfig) error
+}
+
+func (o engineOption) apply(_ *cacheConfig, e *engineConfig) error {
+	if e == nil {
+		return fmt.Errorf("%w: %s configures an engine: give it to New, not to CreateCache or NewCache", ErrInvalidOption, o.name)
+	}
+	return o.set(e)
+}
 
 func positive(name string, n int) error {
 	if n <= 0 {

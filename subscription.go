@@ -195,6 +195,21 @@ func (s *Subscription[T]) detach() {
 	}
 }
 
+// alsoOnDetach makes detach call release too, once the subscription no
+// longer watches its Subscribe context: Session.Subscribe uses it to cancel
+// the context it derived for the token's expiry, so that its timer and its
+// place in the caller's context go when the subscription does. It must be
+// called before the subscription is handed out. release must be safe to call
+// more than once and from several goroutines.
+func (s *Subscription[T]) alsoOnDetach(release func()) {
+	stop := s.stop
+	s.stop = func() bool {
+		stopped := stop != nil && stop()
+		release()
+		return stopped
+	}
+}
+
 // finish ends the subscription with e, unless it has ended already.
 func (s *Subscription[T]) finish(e *endError) {
 	if !s.end.CompareAndSwap(nil, e) {

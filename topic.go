@@ -57,16 +57,15 @@ func (h *Topic[T]) Name() string { return h.name }
 //
 // It returns an error wrapping ErrTopicType (the topic was dropped and
 // re-created with another type), ErrValueTooLarge (a Value over the limit),
-// ErrLimitExceeded (too many topics) or ErrClosed; or ctx.Err() if ctx is
-// done before it could publish. A publish that returns an error has published
-// nothing.
+// ErrLimitExceeded (too many topics, or the publish rate) or ErrClosed; or
+// ctx.Err() if ctx is done before it could publish. A publish that returns an
+// error has published nothing.
 func (h *Topic[T]) Publish(ctx context.Context, v T) error {
 	t, err := h.resolve(ctx, v)
 	if err != nil {
 		return err
 	}
-	_, err = t.ring.Publish(ctx, "", v)
-	return err
+	return t.publish(ctx, "", v)
 }
 
 // resolve makes every check of a publish of v and returns the topic.
@@ -81,14 +80,17 @@ func (h *Topic[T]) resolve(ctx context.Context, v T) (*topic[T], error) {
 	if err := c.usable(ctx); err != nil {
 		return nil, err
 	}
-	if t := h.cur.Load(); t != nil && t.subs.Load() != dropped {
-		return t, nil
+	t := h.cur.Load()
+	if t == nil || t.subs.Load() == dropped {
+		var err error
+		if t, err = acquireTopic[T](c, h.name); err != nil {
+			return nil, err
+		}
+		h.cur.Store(t)
 	}
-	t, err := acquireTopic[T](c, h.name)
-	if err != nil {
+	if err := t.admitPublish(); err != nil {
 		return nil, err
 	}
-	h.cur.Store(t)
 	return t, nil
 }
 

@@ -55,6 +55,19 @@
 // Concurrency. Engine, Cache and Topic are safe for concurrent use. A
 // Subscription is read by one goroutine at a time; Close may be called from
 // any goroutine.
+//
+// # Serving clients
+//
+// A server that offers topics to untrusted clients keeps the engine to
+// itself and hands each client a short-lived token ([Engine.MintToken]): a
+// signed grant of roles ([PublishOnly], [SubscribeOnly], [PublishSubscribe])
+// on caches and topics, with an expiry and the holder's ID. It serves each
+// request through the [Session] the presented token opens
+// ([Engine.Session]), which refuses what the token does not grant
+// ([ErrPermissionDenied]), refuses everything once the token has expired
+// ([ErrTokenExpired]), ends its subscriptions at the expiry, and stamps what
+// it publishes with the token's ID ([Item.Publisher]). [WithPublishRate]
+// caps how fast any topic accepts publishes.
 package topics
 
 import (
@@ -62,6 +75,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // An Engine is a set of named caches, for servers that host many tenants or
@@ -71,6 +85,8 @@ type Engine struct {
 	opts   []Option // defaults for every cache
 	cfg    engineConfig
 	optErr error // the first invalid option given to New
+
+	tokenKeys atomic.Pointer[keyring] // set by SetTokenKeys; else cfg.tokenKeys
 
 	mu     sync.RWMutex
 	caches map[string]*Cache
