@@ -2,6 +2,7 @@ package topics
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ringbus/topics/internal/ring"
@@ -50,6 +51,7 @@ type cacheConfig struct {
 	maxTopics      int
 	maxValueSize   int
 	idleTimeout    time.Duration
+	logger         *slog.Logger // nil: silent (see WithLogger, log.go)
 }
 
 // engineConfig holds the settings of an engine that are not per cache.

@@ -36,6 +36,8 @@ type Subscription[T any] struct {
 	waiter ring.Waiter
 	end    atomic.Pointer[endError]
 	stop   func() bool // detaches from the Subscribe context; nil if it has none
+
+	stats subStats // counters for Stats and loss logging (stats.go)
 }
 
 var errSubscriptionClosed = &endError{msg: "topics: subscription closed"}
@@ -61,6 +63,7 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 	}
 	s := &Subscription[T]{topic: t, next: startAt(t, cfg)}
 	s.waiter.Init()
+	t.track(&s.stats, s.next)
 	if ctx.Done() != nil {
 		s.stop = context.AfterFunc(ctx, func() {
 			s.finish(&endError{
@@ -135,6 +138,7 @@ func (s *Subscription[T]) deliver(e *ring.Entry[T]) Item[T] {
 		Value:     e.Value,
 	}
 	s.next = e.Seq + 1
+	s.record(it.Sequence, it.Missed)
 	return it
 }
 
@@ -191,6 +195,7 @@ func (s *Subscription[T]) finish(e *endError) {
 	if !s.end.CompareAndSwap(nil, e) {
 		return
 	}
+	s.topic.untrack(&s.stats)
 	s.topic.cache.releaseSubscriber(&s.topic.topicMeta)
 	s.waiter.Wake()
 }
