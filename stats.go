@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ringbus/topics/internal/ring"
 )
 
 // Statistics.
@@ -102,17 +104,26 @@ type subStats struct {
 	episodeLoss uint64 // items missed in this episode
 }
 
-// record counts one delivered item that came after missed lost ones. Only
-// the reading goroutine calls it.
-func (s *Subscription[T]) record(seq, missed uint64) {
+// noteLoss is called by Next with the entry it is about to deliver, before
+// deliver counts the delivery. It stays small enough to be inlined, and so
+// does deliver: the rare work, when items were lost or a loss episode is
+// under way, is in recordLoss.
+func (s *Subscription[T]) noteLoss(e *ring.Entry[T]) {
+	if e.Seq != s.next || s.stats.lossy {
+		s.recordLoss(e.Seq)
+	}
+}
+
+// recordLoss counts the items lost before item seq, and tracks loss
+// episodes for the logger. Only the reading goroutine calls it.
+func (s *Subscription[T]) recordLoss(seq uint64) {
 	st := &s.stats
-	if missed > 0 {
+	if missed := seq - s.next; missed > 0 {
 		st.missed.Store(st.missed.Load() + missed)
 		if s.topic.cache.cfg.logger != nil {
 			s.lossStarted(seq, missed)
 		}
 	}
-	st.delivered.Store(st.delivered.Load() + 1)
 	if st.lossy && seq >= s.topic.ring.Head() {
 		s.caughtUp(seq)
 	}

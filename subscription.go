@@ -110,6 +110,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
 			return Item[T]{}, err
 		}
 		if e := r.Read(s.next); e != nil {
+			s.noteLoss(e)
 			return s.deliver(e), nil
 		}
 		// Nothing to read: park, then look once more (the ring's handshake
@@ -119,6 +120,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
 			continue
 		}
 		if e := r.Read(s.next); e != nil {
+			s.noteLoss(e)
 			return s.deliver(e), nil
 		}
 		select {
@@ -138,7 +140,7 @@ func (s *Subscription[T]) deliver(e *ring.Entry[T]) Item[T] {
 		Value:     e.Value,
 	}
 	s.next = e.Seq + 1
-	s.record(it.Sequence, it.Missed)
+	s.stats.delivered.Store(s.stats.delivered.Load() + 1) // after noteLoss: see subStats.counts
 	return it
 }
 
