@@ -483,3 +483,64 @@ func TestPanicErrorMessage(t *testing.T) {
 	assert.Contains(t, pe.Error(), "oops")
 	assert.Nil(t, pe.Unwrap())
 }
+
+// Many handlers on one topic, started and stopped while a publisher runs
+// (some stop themselves, some are stopped from outside, some both at once):
+// each sees its items in order with exact loss counts, every Stop returns,
+// nothing is left running.
+func TestHandlerChurn(t *testing.T) {
+	c := newCache(t, topics.WithRingSize(1<<12))
+	tp := typedTopic[int](t, c, "t")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var pubs sync.WaitGroup
+	pubs.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			if err := tp.Publish(ctx, i); err != nil && ctx.Err() == nil {
+				t.Error(err)
+				return
+			}
+			if i%64 == 0 {
+				runtime.Gosched()
+			}
+		}
+	})
+
+	const handlers = 40
+	var wg sync.WaitGroup
+	for n := range handlers {
+		wg.Go(func() {
+			var last uint64
+			var count int
+			self := make(chan *topics.Handler, 1)
+			h, err := tp.Handle(context.Background(), func(_ context.Context, it topics.Item[int]) error {
+				// A handler slower than the publisher is lapped: what it
+				// misses is exactly the gap.
+				if last != 0 && it.Sequence != last+1+it.Missed {
+					return fmt.Errorf("handler %d: #%d (missed %d) after #%d", n, it.Sequence, it.Missed, last)
+				}
+				last = it.Sequence
+				count++
+				if n%2 == 0 && count == 20 {
+					return (<-self).Stop() // from inside: must not deadlock
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			self <- h
+			if n%6 == 0 {
+				awaitDone(t, h) // it stops itself; Stop below comes after
+			}
+			if err := h.Stop(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	cancel()
+	pubs.Wait()
+	assert.Equal(t, 0, c.Stats().Subscribers)
+}

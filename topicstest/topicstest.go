@@ -111,9 +111,10 @@ func Next[T any](t TB, s *topics.Subscription[T]) topics.Item[T] {
 // until it is stopped. It stops when the test ends.
 //
 // Its methods are safe for concurrent use; the waits must be called from
-// the goroutine running the test. A Recorder is a subscription like any
-// other: if it falls more than the ring size behind, it misses items and
-// AssertNoLoss says so.
+// the goroutine running the test. Create one with NewRecorder or
+// NewValueRecorder; the zero Recorder is not usable, and a Recorder must not
+// be copied. A Recorder is a subscription like any other: if it falls more
+// than the ring size behind, it misses items and AssertNoLoss says so.
 type Recorder[T any] struct {
 	// Timeout bounds WaitFor and WaitUntil. NewRecorder sets it to
 	// DefaultTimeout; change it before waiting, from the test's goroutine.
