@@ -22,8 +22,8 @@ type Item[T any] struct {
 // published to the topic while it is open, in order, except those it falls
 // too far behind to read, which it is told about through Item.Missed.
 //
-// A Subscription is read (Next, All) by one goroutine at a time; Close may be
-// called from any goroutine, at any time. It must not be copied. An open
+// A Subscription is read (Next, All) by one goroutine at a time; Close and
+// Stats may be called from any goroutine, at any time. It must not be copied. An open
 // subscription costs a cursor and holds no queue: it never slows publishers.
 type Subscription[T any] struct {
 	_ noCopy
