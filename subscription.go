@@ -23,8 +23,9 @@ type Item[T any] struct {
 // too far behind to read, which it is told about through Item.Missed.
 //
 // A Subscription is read (Next, All) by one goroutine at a time; Close and
-// Stats may be called from any goroutine, at any time. It must not be copied. An open
-// subscription costs a cursor and holds no queue: it never slows publishers.
+// Stats may be called from any goroutine, at any time. It must not be
+// copied. An open subscription costs a cursor and holds no queue: it never
+// slows publishers.
 type Subscription[T any] struct {
 	_ noCopy
 
