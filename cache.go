@@ -33,6 +33,7 @@ type Cache struct {
 	sweeper *time.Timer    // drops idle topics; armed while any topic has no subscriber
 	armed   bool           // sweeper is scheduled
 	sweeps  sync.WaitGroup // one count per scheduled or running sweep
+	dropped droppedStats   // totals of the topics dropped so far (stats.go)
 }
 
 // NewCache returns a standalone cache, not held by any engine. Close it when
@@ -162,6 +163,7 @@ func (c *Cache) shutdown(e *endError) {
 		t.release()
 		return true
 	})
+	c.retireSubscriptions()
 }
 
 // reserveSubscriber counts one more subscription, within the limit.
@@ -225,6 +227,7 @@ func (c *Cache) sweep() {
 		}
 		head := t.head()
 		if m.idleSeen && m.idleHead == head && m.subs.CompareAndSwap(0, dropped) {
+			c.retireTopic(t)
 			c.topics.Delete(name)
 			return true
 		}
@@ -253,6 +256,8 @@ type topicMeta struct {
 	// Under cache.mu: the sweeper's marks.
 	idleSeen bool   // no subscriber at the last sweep
 	idleHead uint64 // head at the last sweep
+
+	stats topicStats // open subscriptions and totals (stats.go)
 }
 
 // addSubscriber counts a subscriber in, unless the topic was dropped.

@@ -2,6 +2,7 @@ package topics
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ringbus/topics/internal/ring"
@@ -50,7 +51,8 @@ type cacheConfig struct {
 	maxTopics      int
 	maxValueSize   int
 	idleTimeout    time.Duration
-	publishRate    *rateConfig // nil: no publish rate limit (ratelimit.go)
+	publishRate    *rateConfig  // nil: no publish rate limit (ratelimit.go)
+	logger         *slog.Logger // nil: silent (see WithLogger, log.go)
 }
 
 // engineConfig holds the settings of an engine that are not per cache.

@@ -22,9 +22,10 @@ type Item[T any] struct {
 // published to the topic while it is open, in order, except those it falls
 // too far behind to read, which it is told about through Item.Missed.
 //
-// A Subscription is read (Next, All) by one goroutine at a time; Close may be
-// called from any goroutine, at any time. It must not be copied. An open
-// subscription costs a cursor and holds no queue: it never slows publishers.
+// A Subscription is read (Next, All) by one goroutine at a time; Close and
+// Stats may be called from any goroutine, at any time. It must not be
+// copied. An open subscription costs a cursor and holds no queue: it never
+// slows publishers.
 type Subscription[T any] struct {
 	_ noCopy
 
@@ -37,6 +38,8 @@ type Subscription[T any] struct {
 	gate   *ring.Gate // the cursor publishers wait for; nil unless Lossless
 	end    atomic.Pointer[endError]
 	stop   func() bool // detaches from the Subscribe context; nil if it has none
+
+	stats subStats // counters for Stats and loss logging (stats.go)
 }
 
 var errSubscriptionClosed = &endError{msg: "topics: subscription closed"}
@@ -67,6 +70,7 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 		s.next = startAt(t, cfg, t.ring.Head())
 	}
 	s.waiter.Init()
+	t.track(&s.stats, s.next)
 	if ctx.Done() != nil {
 		s.stop = context.AfterFunc(ctx, func() {
 			s.finish(&endError{
@@ -113,6 +117,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
 			return Item[T]{}, err
 		}
 		if e := r.Read(s.next); e != nil {
+			s.noteLoss(e)
 			return s.deliver(e), nil
 		}
 		// Nothing to read: park, then look once more (the ring's handshake
@@ -122,6 +127,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
 			continue
 		}
 		if e := r.Read(s.next); e != nil {
+			s.noteLoss(e)
 			return s.deliver(e), nil
 		}
 		select {
@@ -141,6 +147,7 @@ func (s *Subscription[T]) deliver(e *ring.Entry[T]) Item[T] {
 		Value:     e.Value,
 	}
 	s.next = e.Seq + 1
+	s.stats.delivered.Store(s.stats.delivered.Load() + 1) // after noteLoss: see subStats.counts
 	if s.gate != nil {
 		s.gate.Advance(s.next)
 	}
@@ -215,6 +222,7 @@ func (s *Subscription[T]) finish(e *endError) {
 	if !s.end.CompareAndSwap(nil, e) {
 		return
 	}
+	s.topic.untrack(&s.stats)
 	if s.gate != nil {
 		s.topic.ring.RemoveGate(s.gate)
 	}

@@ -52,9 +52,9 @@
 // published value itself to every subscriber, without copying what it points
 // to: publish values you will not modify afterwards.
 //
-// Concurrency. Engine, Cache and Topic are safe for concurrent use. A
-// Subscription is read by one goroutine at a time; Close may be called from
-// any goroutine.
+// Concurrency. Engine, Cache, Topic and Handler are safe for concurrent
+// use. A Subscription is read by one goroutine at a time; Close may be called
+// from any goroutine.
 //
 // # Serving clients
 //
@@ -68,6 +68,50 @@
 // ([ErrTokenExpired]), ends its subscriptions at the expiry, and stamps what
 // it publishes with the token's ID ([Item.Publisher]). [WithPublishRate]
 // caps how fast any topic accepts publishes.
+//
+// # Handlers
+//
+// [Topic.Handle] and [Cache.Handle] run a function for every item of a topic
+// on a goroutine owned by the returned [Handler], one item at a time, in
+// order. The function may publish and subscribe, to its own topic too. A
+// handler ends when it is stopped ([Handler.Stop], which waits for the
+// function to return unless the function itself calls it), when its
+// subscription ends, when the function returns an error, or when it panics.
+// A panic is recovered and ends that handler only: [Handler.Err] then
+// returns a [*PanicError] with the value, the stack and the item. A handler
+// is a subscription like any other: a slow handler misses items, and sees
+// Item.Missed, exactly as a slow reader of Next does. Stop every handler you
+// start (or Wait for it after its subscription ended), so that its goroutine
+// is gone.
+//
+// # Statistics
+//
+// [Subscription.Stats], [Topic.Stats], [Cache.TopicStats], [Cache.Stats]
+// and [Engine.Stats] return snapshots of what was published, delivered and
+// missed, how far subscribers lag, and how many there are. They take no lock
+// that publishing or delivery takes, and do not allocate (except the ones
+// that return slices); [Cache.ExpvarFunc] and [Engine.ExpvarFunc] turn them
+// into an [expvar.Func] to publish under a name of your choice. The package
+// itself registers nothing. Each figure is read atomically, and a
+// subscription's Delivered and Missed form a pair it really went through;
+// sums over several subscriptions or topics are read one after the other and
+// do not describe a single instant. See [TopicStats] and [CacheStats].
+//
+// # Logging
+//
+// A cache is silent unless given a [log/slog.Logger] with [WithLogger] (to
+// New, for every cache of an engine). It then logs, with the attributes
+// cache, topic and page: a subscriber that starts missing items, once per
+// episode (at Warn, when it first sees Item.Missed > 0 after keeping up; the
+// episode ends, with an Info record, when it has read the newest item), and
+// a handler that panicked or failed (at Error). Nothing else is logged, and
+// nothing allocates on the delivery path unless a record is logged.
+//
+// # Testing
+//
+// Package [github.com/ringbus/topics/topicstest] has helpers for testing
+// code that uses topics: caches and engines closed when the test ends, and a
+// Recorder that collects a topic's items and waits for them with a deadline.
 package topics
 
 import (

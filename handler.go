@@ -1,0 +1,286 @@
+package topics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// A Handler runs a function for every item of a topic, one item at a time
+// and in order, on a goroutine of its own: push-style delivery on top of a
+// Subscription. Start one with Topic.Handle or Cache.Handle.
+//
+// A handler ends when it is stopped (Stop), when its subscription ends (the
+// context given to Handle is done, or the cache or engine is closed or
+// deleted), when its function returns an error, or when its function panics.
+// In every case its subscription is closed and its goroutine returns; Done is
+// then closed and Err says why.
+//
+// A panic in the function is recovered: it ends this handler only, never the
+// process, other handlers or other subscribers. The handler does not go on
+// with the next item, since whatever the function was doing was left
+// half-done; Err, Wait and Stop return a *PanicError with the panic's value,
+// the stack and the item, and the cache's logger (WithLogger) logs it. To
+// carry on past the item, start a new handler with
+// ResumeAt(pe.Page, pe.Sequence+1) (or pe.Sequence to retry it).
+//
+// The function may publish, subscribe and start or stop handlers, on any
+// topic including its own, without deadlock: publishing never waits for a
+// subscriber, and Stop called from the function itself does not wait for the
+// function to return.
+//
+// A Handler is safe for concurrent use. It must not be copied. The zero
+// Handler is not usable.
+type Handler struct {
+	_ noCopy
+
+	sub    handled
+	cancel context.CancelCauseFunc // cancels the context given to the function
+	done   chan struct{}           // closed when the goroutine has returned
+
+	gid     atomic.Uint64 // the handler goroutine's id, once it runs
+	stopped atomic.Bool   // Stop was called
+
+	// Written by the handler goroutine before it closes done.
+	err    error
+	failed bool // err came from the function: an error it returned or a panic
+}
+
+// handled is what a Handler needs of its subscription, whatever its type.
+type handled interface {
+	Close() error
+	Stats() SubscriptionStats
+}
+
+// A PanicError reports that a handler's function panicked. It is what Err,
+// Wait and Stop of that Handler return.
+type PanicError struct {
+	Value    any    // the value the function passed to panic
+	Stack    []byte // the handler goroutine's stack trace, taken where it panicked
+	Cache    string // the cache of the topic
+	Topic    string // the topic
+	Page     uint64 // the page of the item being handled
+	Sequence uint64 // the sequence of the item being handled
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("topics: handler of topic %s of cache %q panicked on item %d: %v", quoteName(e.Topic), e.Cache, e.Sequence, e.Value)
+}
+
+// Unwrap returns the panic's value if it is an error, else nil.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+var (
+	errHandlerStopped = &endError{msg: "topics: handler stopped"}
+	errHandlerExited  = errors.New("topics: handler function called runtime.Goexit or panicked with nil")
+)
+
+// Handle subscribes to the topic and calls fn for every item on a new
+// goroutine, in order, until the handler ends (see Handler). The
+// subscription starts as Subscribe's would, with the same options, and ends
+// when ctx is done.
+//
+// fn gets a context derived from ctx that is cancelled when the handler is
+// stopped: use it for work fn does on the item's behalf. If fn returns an
+// error the handler ends with that error; to keep going after an error,
+// handle it in fn and return nil.
+//
+// Handle returns the errors Subscribe returns, or an error wrapping
+// ErrInvalidOption if fn is nil; it then has started nothing.
+func (h *Topic[T]) Handle(ctx context.Context, fn func(context.Context, Item[T]) error, opts ...SubscribeOption) (*Handler, error) {
+	if fn == nil {
+		return nil, fmt.Errorf("%w: nil handler function for topic %s", ErrInvalidOption, quoteName(h.name))
+	}
+	s, err := h.Subscribe(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return startHandler(ctx, s, fn), nil
+}
+
+// Handle is Topic.Handle for the untyped topic of that name: it calls fn for
+// every Value published to it with Publish or PublishString.
+func (c *Cache) Handle(ctx context.Context, topic string, fn func(context.Context, Item[Value]) error, opts ...SubscribeOption) (*Handler, error) {
+	if fn == nil {
+		return nil, fmt.Errorf("%w: nil handler function for topic %s", ErrInvalidOption, quoteName(topic))
+	}
+	s, err := c.Subscribe(ctx, topic, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return startHandler(ctx, s, fn), nil
+}
+
+func startHandler[T any](ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error) *Handler {
+	fctx, cancel := context.WithCancelCause(ctx)
+	h := &Handler{sub: s, cancel: cancel, done: make(chan struct{})}
+	go runHandler(h, fctx, s, fn)
+	return h
+}
+
+// runHandler is the handler's goroutine.
+func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error) {
+	h.gid.Store(goid())
+	defer close(h.done)
+	defer h.cancel(nil)
+	defer s.Close()
+	// A runtime.Goexit in fn unwinds through here without returning.
+	h.err, h.failed = errHandlerExited, true
+	for {
+		// The subscription's own context (ctx's parent) ends it, and so does
+		// Stop, which closes it: Next needs no context of its own.
+		it, err := s.Next(context.Background())
+		if err != nil {
+			h.err, h.failed = err, false
+			if h.stopped.Load() {
+				h.err = errHandlerStopped
+			}
+			return
+		}
+		if err := callHandler(ctx, fn, it, s); err != nil {
+			h.err = err
+			s.topic.cache.logHandlerEnd(err, it.Topic, it.Page, it.Sequence)
+			return
+		}
+	}
+}
+
+// callHandler calls fn(ctx, it), turning a panic into a *PanicError.
+func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) error, it Item[T], s *Subscription[T]) (err error) {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		v := recover()
+		if v == nil {
+			// runtime.Goexit, which goes on unwinding, or (with
+			// GODEBUG=panicnil=1) panic(nil).
+			err = errHandlerExited
+			return
+		}
+		err = &PanicError{
+			Value:    v,
+			Stack:    debug.Stack(),
+			Cache:    s.topic.cache.name,
+			Topic:    it.Topic,
+			Page:     it.Page,
+			Sequence: it.Sequence,
+		}
+	}()
+	err = fn(ctx, it)
+	returned = true
+	return err
+}
+
+// logHandlerEnd logs that a handler ended because its function failed.
+func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
+	l := c.cfg.logger
+	if l == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("cache", c.name),
+		slog.String("topic", topic),
+		slog.Uint64("page", page),
+		slog.Uint64("sequence", seq),
+	}
+	msg := "topics: handler failed"
+	if pe, ok := err.(*PanicError); ok {
+		msg = "topics: handler panicked"
+		attrs = append(attrs, slog.String("panic", fmt.Sprint(pe.Value)), slog.String("stack", string(pe.Stack)))
+	} else {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	l.LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
+}
+
+// Stop stops the handler: its subscription is closed and the context given
+// to its function is cancelled. Items not yet handled are dropped, as they
+// are when a Subscription is closed; to handle everything up to some item,
+// have the function return (or call Stop) when it sees that item. Stop then
+// waits for the function to return
+// and the goroutine to end, unless it is called by the function itself, in
+// which case it returns at once and the handler ends when the function
+// returns. (Called from another goroutine that the function waits for, it
+// deadlocks, as any wait for oneself does.)
+//
+// Stop returns the handler's failure: the error its function returned, or a
+// *PanicError. It returns nil if the handler ended only because it was
+// stopped or its subscription ended, and nil when called from the function.
+// Stop is idempotent and safe to call from any goroutine.
+func (h *Handler) Stop() error {
+	h.stopped.Store(true)
+	_ = h.sub.Close()
+	h.cancel(errHandlerStopped)
+	select {
+	case <-h.done:
+	default:
+		if h.gid.Load() == goid() {
+			return nil // called from the function: waiting would never end
+		}
+		<-h.done
+	}
+	if h.failed {
+		return h.err
+	}
+	return nil
+}
+
+// Done returns a channel that is closed when the handler has ended and its
+// goroutine has returned.
+func (h *Handler) Done() <-chan struct{} { return h.done }
+
+// Err returns nil while the handler runs. Once it has ended (Done is
+// closed), it returns why: an error wrapping ErrClosed if it was stopped or
+// its subscription ended (wrapping also the cause, as Subscription.Next's
+// does), the error its function returned, or a *PanicError.
+func (h *Handler) Err() error {
+	select {
+	case <-h.done:
+		return h.err
+	default:
+		return nil
+	}
+}
+
+// Wait waits for the handler to end and returns Err. It must not be called
+// from the handler's function, which it would wait for forever.
+func (h *Handler) Wait() error {
+	<-h.done
+	return h.err
+}
+
+// Stats returns a snapshot of the figures of the handler's subscription.
+func (h *Handler) Stats() SubscriptionStats { return h.sub.Stats() }
+
+// goid returns the calling goroutine's id, read from the first line of its
+// stack trace ("goroutine 42 [running]:"), a format that tools such as
+// goleak rely on as well. Stop uses it, once per call, to tell whether it is
+// called by the handler's function.
+//
+// Rejected: a flag set while the function runs (it cannot tell the function
+// calling Stop from another goroutine calling Stop while the function runs,
+// and the latter must wait); a Stop that never waits (the caller could not
+// know when the function is done with shared state).
+func goid() uint64 {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	b := bytes.TrimPrefix(buf[:n], []byte("goroutine "))
+	var id uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
+}

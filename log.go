@@ -1,0 +1,75 @@
+package topics
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Logging.
+//
+// A cache logs only what an operator would want to hear about and could not
+// easily see otherwise, and is silent unless given a logger:
+//
+//   - Warn "topics: subscriber is missing items" when a subscription that was
+//     keeping up (or is new) reads an item whose Missed is not 0: the start
+//     of a loss episode. Later losses in the same episode are not logged.
+//   - Info "topics: subscriber caught up" when a subscription in a loss
+//     episode reads the newest item of its topic: the end of the episode,
+//     with how many items it lost in it.
+//   - Error "topics: handler panicked" and "topics: handler failed" when a
+//     Handler stops because its function panicked or returned an error.
+//
+// Records carry the attributes cache, topic and page, and, as relevant,
+// sequence (of the item read), missed (lost just before it), missed_episode,
+// missed_total (over the subscription's life), error, panic and stack.
+//
+// Whether a subscription is in an episode is tracked by its reading goroutine
+// alone, on the item that reports the loss and on the following ones until
+// it catches up; a subscription that keeps up pays one predictable branch per
+// item, and nothing allocates unless a record is logged.
+
+// WithLogger makes caches log to l (see the package doc, "Logging"). Given to
+// New, it is the logger of every cache of the engine. A nil l, the default,
+// logs nothing and costs nothing.
+func WithLogger(l *slog.Logger) Option {
+	return cacheOption(func(c *cacheConfig) error {
+		c.logger = l
+		return nil
+	})
+}
+
+// lossStarted notes items lost just before the item seq, and logs the start
+// of an episode. Only the reading goroutine calls it, and only with a logger.
+func (s *Subscription[T]) lossStarted(seq, missed uint64) {
+	st := &s.stats
+	if st.lossy {
+		st.episodeLoss += missed
+		return
+	}
+	st.lossy, st.episodeLoss = true, missed
+	t := s.topic
+	t.cache.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "topics: subscriber is missing items",
+		slog.String("cache", t.cache.name),
+		slog.String("topic", t.name),
+		slog.Uint64("page", t.page),
+		slog.Uint64("sequence", seq),
+		slog.Uint64("missed", missed),
+		slog.Uint64("missed_total", st.missed.Load()),
+	)
+}
+
+// caughtUp ends a loss episode: the subscription has read item seq, the
+// newest of its topic.
+func (s *Subscription[T]) caughtUp(seq uint64) {
+	st := &s.stats
+	st.lossy = false
+	t := s.topic
+	t.cache.cfg.logger.LogAttrs(context.Background(), slog.LevelInfo, "topics: subscriber caught up",
+		slog.String("cache", t.cache.name),
+		slog.String("topic", t.name),
+		slog.Uint64("page", t.page),
+		slog.Uint64("sequence", seq),
+		slog.Uint64("missed_episode", st.episodeLoss),
+		slog.Uint64("missed_total", st.missed.Load()),
+	)
+}

@@ -1,0 +1,404 @@
+package topics
+
+import (
+	"expvar"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ringbus/topics/internal/ring"
+)
+
+// Statistics.
+//
+// Every figure is kept by whoever already owns it, so that keeping it costs
+// the hot paths (almost) nothing:
+//
+//   - Published is a topic's ring head: publishing does no extra work.
+//   - Delivered and Missed of a subscription are two counters written only by
+//     the goroutine reading it, with atomic stores to memory of its own: no
+//     contention, no allocation, one store per item (two when an item reports
+//     a loss).
+//   - A topic links its open subscriptions in a list, updated on Subscribe and
+//     on a subscription's end under a mutex of the topic (never on the publish
+//     or delivery path). When a subscription ends its counters are added to
+//     the topic's totals; when the idle sweeper drops a topic its totals are
+//     added to the cache's.
+//
+// Lock order: Cache.mu, then topicStats.mu.
+//
+// Rejected: one counter per topic that every reader adds to. It would be a
+// single cache line written by every subscriber of the topic on every
+// delivery, which is the contention the broadcast ring exists to avoid.
+
+// SubscriptionStats is a snapshot of one subscription's figures.
+//
+// Delivered and Missed are a pair the subscription really went through:
+// Delivered+Missed is exactly how far its reading has advanced since it
+// started. Lag is computed from the topic's head read after them.
+type SubscriptionStats struct {
+	Topic     string // the topic's name
+	Page      uint64 // the topic instance the subscription reads
+	Delivered uint64 // items returned by Next (or given to a handler)
+	Missed    uint64 // items lost by falling behind: the sum of Item.Missed so far
+	// Lag is how many items published to the topic the subscription has
+	// neither received nor been told it missed. Once Lag exceeds the ring
+	// size, the excess is certain to be missed.
+	Lag uint64
+}
+
+// TopicStats is a snapshot of one topic's figures.
+//
+// Published is the topic's head when it was read. Delivered and Missed add up
+// the figures of every subscription the topic has had on this page: those
+// still open, each read as a consistent pair (see SubscriptionStats), and
+// those that have ended, as they were when they ended. Subscribers is the
+// number of open subscriptions included, and MaxLag the largest Lag among
+// them. The subscriptions' counters are read one after the other while
+// publishing and delivery go on: the figures are never torn and never go
+// backwards, but they do not describe one single instant.
+type TopicStats struct {
+	Name string // the topic's name
+	Page uint64 // the topic instance; 0 if the topic does not exist
+	// Published counts the sequence numbers handed out on this page, which
+	// is the sequence of the newest item. It may count a publish that has
+	// not yet returned.
+	Published   uint64
+	Subscribers int    // open subscriptions
+	Delivered   uint64 // items delivered to its subscriptions
+	Missed      uint64 // items its subscriptions lost by falling behind
+	MaxLag      uint64 // the largest Lag of an open subscription
+}
+
+// CacheStats is a snapshot of a cache's figures: the sums of its topics'
+// TopicStats, and of the topics it has dropped as idle. Each topic is counted
+// exactly once, but topics are read one after the other: the sums are not a
+// single instant across topics.
+type CacheStats struct {
+	Name        string // the cache's name
+	Topics      int    // topics held now
+	Subscribers int    // open subscriptions
+	Published   uint64 // items published to its topics, dropped ones included
+	Delivered   uint64 // items delivered to its subscriptions
+	Missed      uint64 // items its subscriptions lost by falling behind
+	MaxLag      uint64 // the largest Lag of an open subscription
+}
+
+// subStats is a subscription's part in the statistics. The counters are
+// written by the reading goroutine alone and read by anyone.
+type subStats struct {
+	// delivered and missed are written with Store, missed (when it changes)
+	// before delivered: see counts.
+	delivered atomic.Uint64
+	missed    atomic.Uint64
+	start     uint64 // the first sequence wanted; fixed before the subscription is shared
+
+	// prev and next link the open subscriptions of a topic; under
+	// topicStats.mu.
+	prev, next *subStats
+
+	// The loss episode, for logging (log.go); owned by the reading
+	// goroutine.
+	lossy       bool   // missing items and not yet caught up
+	episodeLoss uint64 // items missed in this episode
+}
+
+// noteLoss is called by Next with the entry it is about to deliver, before
+// deliver counts the delivery. It stays small enough to be inlined, and so
+// does deliver: the rare work, when items were lost or a loss episode is
+// under way, is in recordLoss.
+func (s *Subscription[T]) noteLoss(e *ring.Entry[T]) {
+	if e.Seq != s.next || s.stats.lossy {
+		s.recordLoss(e.Seq)
+	}
+}
+
+// recordLoss counts the items lost before item seq, and tracks loss
+// episodes for the logger. Only the reading goroutine calls it.
+func (s *Subscription[T]) recordLoss(seq uint64) {
+	st := &s.stats
+	if missed := seq - s.next; missed > 0 {
+		st.missed.Store(st.missed.Load() + missed)
+		if s.topic.cache.cfg.logger != nil {
+			s.lossStarted(seq, missed)
+		}
+	}
+	if st.lossy && seq >= s.topic.ring.Head() {
+		s.caughtUp(seq)
+	}
+}
+
+// counts returns delivered and missed as a pair the subscription went
+// through. The writer stores missed before delivered. If delivered reads the
+// same before and after missed, the missed in between was stored after the
+// delivered value that was read was, and before the next one was (so before
+// the missed of the item after): it is either the missed of that very
+// delivery or the missed of the next item, stored just before its delivery
+// is counted. Both are states the subscription passed through: the second is
+// "has skipped the lost items, is about to deliver the next".
+func (st *subStats) counts() (delivered, missed uint64) {
+	for {
+		d := st.delivered.Load()
+		m := st.missed.Load()
+		if st.delivered.Load() == d {
+			return d, m
+		}
+	}
+}
+
+// lag returns how far behind head a subscription with these counts is.
+func (st *subStats) lag(delivered, missed, head uint64) uint64 {
+	// Everything up to the cursor minus one has been read or skipped. The
+	// cursor never passes head+1, and head was read after the counters.
+	consumed := st.start + delivered + missed - 1
+	if consumed >= head {
+		return 0
+	}
+	return head - consumed
+}
+
+// Stats returns a snapshot of the subscription's figures. It is safe to call
+// from any goroutine, also after the subscription has ended, and does not
+// allocate.
+func (s *Subscription[T]) Stats() SubscriptionStats {
+	d, m := s.stats.counts()
+	return SubscriptionStats{
+		Topic:     s.topic.name,
+		Page:      s.topic.page,
+		Delivered: d,
+		Missed:    m,
+		Lag:       s.stats.lag(d, m, s.topic.ring.Head()),
+	}
+}
+
+// topicStats is a topic's part in the statistics.
+type topicStats struct {
+	mu   sync.Mutex
+	subs *subStats // open subscriptions
+	// Totals of the subscriptions that have ended.
+	delivered, missed uint64
+}
+
+// track links a new subscription that starts reading at start.
+func (m *topicMeta) track(st *subStats, start uint64) {
+	st.start = start
+	ts := &m.stats
+	ts.mu.Lock()
+	st.next = ts.subs
+	if st.next != nil {
+		st.next.prev = st
+	}
+	ts.subs = st
+	ts.mu.Unlock()
+	if m.cache.end.Load() != nil {
+		// The cache closed meanwhile, and its retireSubscriptions may have
+		// run before st was linked.
+		m.untrack(st)
+	}
+}
+
+// untrack unlinks a subscription that has ended and adds its counters to the
+// topic's totals. A delivery racing with the end is counted by the
+// subscription but may be missing from the totals.
+func (m *topicMeta) untrack(st *subStats) {
+	ts := &m.stats
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if st.prev == nil && ts.subs != st {
+		return // not linked
+	}
+	d, mi := st.counts()
+	ts.delivered += d
+	ts.missed += mi
+	if st.prev != nil {
+		st.prev.next = st.next
+	} else {
+		ts.subs = st.next
+	}
+	if st.next != nil {
+		st.next.prev = st.prev
+	}
+	st.prev, st.next = nil, nil
+}
+
+// statsOf returns the figures of a topic.
+func statsOf(t anyTopic) TopicStats {
+	m := t.meta()
+	ts := &m.stats
+	out := TopicStats{Name: m.name, Page: m.page}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out.Delivered, out.Missed = ts.delivered, ts.missed
+	var minCursor *subStats
+	var minD, minM uint64
+	for st := ts.subs; st != nil; st = st.next {
+		d, mi := st.counts()
+		out.Delivered += d
+		out.Missed += mi
+		out.Subscribers++
+		if minCursor == nil || st.start+d+mi < minCursor.start+minD+minM {
+			minCursor, minD, minM = st, d, mi
+		}
+	}
+	// Read after every counter, so that no lag comes out negative.
+	out.Published = t.head()
+	if minCursor != nil {
+		out.MaxLag = minCursor.lag(minD, minM, out.Published)
+	}
+	return out
+}
+
+// Stats returns a snapshot of the topic's figures. A topic that does not
+// exist (not yet used, or dropped as idle) has zero figures and Page 0. It is
+// safe for concurrent use; its cost grows with the topic's open
+// subscriptions.
+func (h *Topic[T]) Stats() TopicStats {
+	if v, ok := h.cache.topics.Load(h.name); ok {
+		return statsOf(v)
+	}
+	return TopicStats{Name: h.name}
+}
+
+// TopicStats returns a snapshot of the named topic's figures, and whether
+// the topic exists. It works whatever type the topic carries.
+func (c *Cache) TopicStats(name string) (TopicStats, bool) {
+	if v, ok := c.topics.Load(name); ok {
+		return statsOf(v), true
+	}
+	return TopicStats{Name: name}, false
+}
+
+// AllTopicStats returns a snapshot of the figures of every topic the cache
+// holds, sorted by name.
+func (c *Cache) AllTopicStats() []TopicStats {
+	var out []TopicStats
+	c.topics.Range(func(_ string, v anyTopic) bool {
+		out = append(out, statsOf(v))
+		return true
+	})
+	slices.SortFunc(out, func(a, b TopicStats) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// droppedStats are the totals of the topics a cache has dropped; under
+// Cache.mu.
+type droppedStats struct {
+	published, delivered, missed uint64
+}
+
+// retireTopic adds the totals of a topic being dropped to the cache's.
+// c.mu must be held.
+func (c *Cache) retireTopic(t anyTopic) {
+	s := statsOf(t)
+	c.dropped.published += s.Published
+	c.dropped.delivered += s.Delivered
+	c.dropped.missed += s.Missed
+}
+
+// Stats returns a snapshot of the cache's figures. It is safe for concurrent
+// use, does not allocate, and can be called often: it reads each topic's
+// figures and each open subscription's counters once, holding the lock that
+// topic creation and the idle sweeper take (publishing, subscribing to
+// existing topics and delivery never wait for it).
+func (c *Cache) Stats() CacheStats {
+	out := CacheStats{Name: c.name}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out.Published = c.dropped.published
+	out.Delivered = c.dropped.delivered
+	out.Missed = c.dropped.missed
+	c.topics.Range(func(_ string, v anyTopic) bool {
+		s := statsOf(v)
+		out.Topics++
+		out.Subscribers += s.Subscribers
+		out.Published += s.Published
+		out.Delivered += s.Delivered
+		out.Missed += s.Missed
+		out.MaxLag = max(out.MaxLag, s.MaxLag)
+		return true
+	})
+	return out
+}
+
+// Stats returns a snapshot of the figures of every cache of the engine,
+// sorted by name. Each cache's figures are consistent as CacheStats says;
+// caches are read one after the other.
+func (e *Engine) Stats() []CacheStats {
+	caches := e.sortedCaches()
+	out := make([]CacheStats, len(caches))
+	for i, c := range caches {
+		out[i] = c.Stats()
+	}
+	return out
+}
+
+func (e *Engine) sortedCaches() []*Cache {
+	e.mu.RLock()
+	caches := make([]*Cache, 0, len(e.caches))
+	for _, c := range e.caches {
+		caches = append(caches, c)
+	}
+	e.mu.RUnlock()
+	slices.SortFunc(caches, func(a, b *Cache) int { return strings.Compare(a.name, b.name) })
+	return caches
+}
+
+// cacheReport is what ExpvarFunc publishes for a cache: its totals, and each
+// topic's figures.
+type cacheReport struct {
+	CacheStats
+	TopicList []TopicStats `json:"TopicStats"`
+}
+
+func (c *Cache) report() cacheReport {
+	return cacheReport{CacheStats: c.Stats(), TopicList: c.AllTopicStats()}
+}
+
+// ExpvarFunc returns an expvar.Func that reports the cache's statistics: the
+// fields of CacheStats, and a list "TopicStats" with every topic's figures.
+// Nothing is registered: publish it under a name of your choice, once, for
+// example
+//
+//	expvar.Publish("topics.orders", cache.ExpvarFunc())
+//
+// The function computes fresh figures each time expvar reads it (on every
+// request to /debug/vars).
+func (c *Cache) ExpvarFunc() expvar.Func {
+	return func() any { return c.report() }
+}
+
+// ExpvarFunc returns an expvar.Func that reports the statistics of every
+// cache of the engine, as a map from cache name to what Cache.ExpvarFunc
+// reports. Nothing is registered: publish it under a name of your choice,
+// once, with expvar.Publish.
+func (e *Engine) ExpvarFunc() expvar.Func {
+	return func() any {
+		out := make(map[string]cacheReport)
+		for _, c := range e.sortedCaches() {
+			out[c.name] = c.report()
+		}
+		return out
+	}
+}
+
+// retireSubscriptions unlinks every subscription of a cache that has just
+// closed: they have all ended, and the cache, which its user may keep, must
+// not keep them reachable.
+func (c *Cache) retireSubscriptions() {
+	c.topics.Range(func(_ string, v anyTopic) bool {
+		ts := &v.meta().stats
+		ts.mu.Lock()
+		for st := ts.subs; st != nil; {
+			d, m := st.counts()
+			ts.delivered += d
+			ts.missed += m
+			next := st.next
+			st.prev, st.next = nil, nil
+			st = next
+		}
+		ts.subs = nil
+		ts.mu.Unlock()
+		return true
+	})
+}
