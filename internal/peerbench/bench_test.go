@@ -30,7 +30,7 @@ func BenchmarkPublish(b *testing.B) {
 	} {
 		b.Run(sc.name, func(b *testing.B) {
 			for _, p := range Peers() {
-				if sc.stalled > 0 && p.StallBlocks {
+				if sc.stalled > 0 && p.NoStall != "" {
 					continue
 				}
 				b.Run(p.Name, func(b *testing.B) { benchkit.Publish(b, p.Spec, sc.draining, sc.stalled) })

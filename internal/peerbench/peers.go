@@ -30,11 +30,13 @@ func Peers() []Peer {
 			Slow: "drops once a subscription has 1,024 messages pending (set with SetPendingLimits), reports a slow-consumer error and counts Dropped(); the server may also cut a connection that does not read",
 		},
 		{
-			Spec: benchkit.Spec{Name: "watermill", New: newWatermill, RebuildEvery: watermillRebuild},
+			Spec: benchkit.Spec{Name: "watermill", New: newWatermill, RebuildEvery: watermillRebuild,
+				NoStall: "each publish leaves a goroutine per stalled subscriber waiting, for good, for an ack"},
 			Slow: "neither drops nor blocks the publisher: a goroutine per message per subscriber waits until it is taken and acked, so memory grows without bound behind a stalled subscriber",
 		},
 		{
-			Spec: benchkit.Spec{Name: "cskr-Pub", New: newCskr(false), StallBlocks: true},
+			Spec: benchkit.Spec{Name: "cskr-Pub", New: newCskr(false),
+				NoStall: "Pub blocks for good once a stalled subscriber's channel is full"},
 			Slow: "blocks the publisher (and every other subscriber) while any subscriber's 1,024-item channel is full",
 		},
 		{
@@ -42,12 +44,14 @@ func Peers() []Peer {
 			Slow: "drops the item for a subscriber whose 1,024-item channel is full; nobody is told",
 		},
 		{
-			Spec:   benchkit.Spec{Name: "EventBus", New: newEventBus(false), StallBlocks: true},
+			Spec: benchkit.Spec{Name: "EventBus", New: newEventBus(false),
+				NoStall: "a callback that does not return blocks Publish for good"},
 			Slow:   "blocks: the publisher calls every subscriber's callback itself, in its own goroutine",
 			Inline: true,
 		},
 		{
-			Spec: benchkit.Spec{Name: "EventBus-async", New: newEventBus(true), StallBlocks: true},
+			Spec: benchkit.Spec{Name: "EventBus-async", New: newEventBus(true),
+				NoStall: "a callback that does not return blocks Publish for good"},
 			Slow: "blocks: each callback runs in a new goroutine, one at a time per subscriber (transactional), and the publisher waits for a subscriber's previous callback to end",
 		},
 	}

@@ -12,10 +12,10 @@ import (
 	"github.com/ringbus/topics/internal/benchkit"
 )
 
-// watermillRebuild bounds the goroutines that pile up behind subscribers
-// that do not keep up in the publish scenarios: with 1,000 stalled
-// subscribers, 64 publishes leave 64,000 goroutines waiting for an ack.
-const watermillRebuild = 64
+// watermillRebuild bounds the goroutines that pile up behind a subscriber
+// that does not keep up with a publisher in a tight loop: each publish
+// leaves a goroutine per subscriber until the message is taken and acked.
+const watermillRebuild = 1024
 
 // watermillSystem is watermill's GoChannel pub/sub with its default
 // configuration (not persistent, unbuffered output channels, Publish not

@@ -103,13 +103,21 @@ func cpuModel(out []byte) string {
 	return "unknown CPU"
 }
 
-// describe says what a system does with a slow subscriber, for the peers
-// that peerbench knows.
+// describe says what a system does with a slow subscriber, and why a
+// scenario was not run, for the peers that peerbench knows.
 func describe(system string) string {
-	if p, ok := peerbench.Lookup(system); ok {
-		return p.Slow
+	p, ok := peerbench.Lookup(system)
+	if !ok {
+		return ""
 	}
-	return ""
+	d := p.Slow
+	if p.NoStall != "" {
+		d += "; not measured with stalled subscribers: " + p.NoStall
+	}
+	if p.Inline {
+		d += "; no wake-up figure: no subscriber goroutine is woken"
+	}
+	return d
 }
 
 // results holds every value reported per benchmark and unit.
