@@ -1,6 +1,7 @@
 package peerbench
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -22,12 +23,14 @@ const natsPending = 1024
 // Subscribers that drain are asynchronous subscriptions: nats.go runs each
 // one's callback in a goroutine of its own.
 type natsSystem struct {
-	tb    testing.TB
-	srv   *server.Server
-	nc    *nats.Conn
-	mu    sync.Mutex
-	async []natsSub
-	wg    sync.WaitGroup // one count per asynchronous subscription
+	tb      testing.TB
+	srv     *server.Server
+	nc      *nats.Conn
+	mu      sync.Mutex
+	async   []natsSub
+	lost    error // why the connection dropped, if it did before Close
+	closing bool
+	wg      sync.WaitGroup // one count per asynchronous subscription
 }
 
 type natsSub struct {
@@ -48,7 +51,18 @@ func newNATS(tb testing.TB) benchkit.System {
 	s.nc, err = nats.Connect("", nats.InProcessServer(srv),
 		// Slow-consumer errors are expected with stalled subscribers; drops
 		// are counted with Subscription.Dropped.
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+		// If the server cut the connection (a slow consumer, say), a
+		// reconnecting client would buffer publishes and look fast: fail
+		// instead.
+		nats.NoReconnect(),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			s.mu.Lock()
+			if s.lost == nil && !s.closing {
+				s.lost = fmt.Errorf("nats: connection lost: %v", err)
+			}
+			s.mu.Unlock()
+		}))
 	if err != nil {
 		srv.Shutdown()
 		tb.Fatal(err)
@@ -104,7 +118,12 @@ func (s *natsSystem) Close() {
 	s.mu.Lock()
 	async := s.async
 	s.async = nil
+	s.closing = true
+	lost := s.lost
 	s.mu.Unlock()
+	if lost != nil {
+		s.tb.Error(lost)
+	}
 	for _, a := range async {
 		if n, err := a.sub.Dropped(); err == nil && n > 0 {
 			a.sink.Dropped(uint64(n))
