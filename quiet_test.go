@@ -3,8 +3,10 @@ package topics_test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,6 +37,32 @@ func (c countingCtx) Done() <-chan struct{} {
 	return c.Context.Done()
 }
 
+// bubbleGoroutines returns how many goroutines are in the synctest bubble of
+// the calling goroutine, from the headers of a full stack dump
+// ("goroutine 7 [select (durable), synctest bubble 1]:"). Unlike
+// runtime.NumGoroutine it does not count goroutines of other tests that are
+// still winding down.
+func bubbleGoroutines(t *testing.T) int {
+	buf := make([]byte, 16<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	// The calling goroutine comes first. The bubble closes the header's
+	// bracket, unless goroutine labels (GODEBUG=tracebacklabels=1) follow.
+	header, _, _ := strings.Cut(string(buf), "\n")
+	m := bubbleHeader.FindStringSubmatch(header)
+	require.NotNil(t, m, "not in a synctest bubble: %s", header)
+	mark := "synctest bubble " + m[1]
+	return strings.Count(string(buf), mark+"]:\n") + strings.Count(string(buf), mark+" labels:")
+}
+
+var bubbleHeader = regexp.MustCompile(`synctest bubble (\d+)[] ]`)
+
 // goroutinesCreated returns how many goroutines the process has created.
 func goroutinesCreated(t *testing.T) uint64 {
 	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
@@ -52,13 +80,15 @@ func goroutinesCreated(t *testing.T) uint64 {
 //   - synctest.Wait returns, so every goroutine of the bubble is durably
 //     blocked: no Next spins or yields in a loop.
 //   - The library started no goroutine of its own for the subscriptions: the
-//     process has exactly the 10,000 goroutines the test started on top of
+//     bubble has exactly the 10,000 goroutines the test started on top of
 //     what it had before subscribing (so there is no poller to run).
 //   - Over 24 hours of fake time (the bubble's clock jumps from timer to
 //     timer, running each), no Next went round its loop again (it would have
 //     asked its context, which counts), none returned, and the process
 //     created no goroutine, so no time.AfterFunc callback ran (each runs in
-//     a goroutine of its own) and nothing was started. (Before those 24
+//     a goroutine of its own) and nothing was started. (The count of
+//     goroutines created is process-wide, but the fake day passes in
+//     microseconds of real time, with no other test running.) (Before those 24
 //     hours, the one run of the cache's idle sweeper is allowed: see below.)
 //   - A wake-up that arrives is seen: one publish per topic then makes all
 //     10,000 return with their item, and the context count moves.
@@ -81,7 +111,7 @@ func TestIdleSubscriptionsLeaveProcessIdle(t *testing.T) {
 		ctx := countingCtx{Context: context.Background(), calls: &calls}
 		subs := make([]*topics.Subscription[topics.Value], 0, n)
 		names := make([]string, topicCount)
-		goroutinesBefore := runtime.NumGoroutine()
+		goroutinesBefore := bubbleGoroutines(t)
 		for i := range names {
 			names[i] = fmt.Sprintf("t%03d", i)
 			for range perTopic {
@@ -90,7 +120,7 @@ func TestIdleSubscriptionsLeaveProcessIdle(t *testing.T) {
 				subs = append(subs, s)
 			}
 		}
-		require.Equal(t, goroutinesBefore, runtime.NumGoroutine(), "subscribing started goroutines")
+		require.Equal(t, goroutinesBefore, bubbleGoroutines(t), "subscribing started goroutines")
 
 		var returned atomic.Int64
 		results := make([]result[topics.Value], n)
@@ -107,7 +137,7 @@ func TestIdleSubscriptionsLeaveProcessIdle(t *testing.T) {
 		synctest.Wait() // every goroutine of the bubble is durably blocked
 		require.Equal(t, start, time.Now(), "no fake time passed while they parked")
 		require.Zero(t, returned.Load(), "a Next returned with nothing published")
-		require.Equal(t, goroutinesBefore+n, runtime.NumGoroutine(),
+		require.Equal(t, goroutinesBefore+n, bubbleGoroutines(t),
 			"only the test's %d goroutines exist beside those from before", n)
 		callsParked := calls.Load()
 		createdParked := goroutinesCreated(t)
@@ -130,7 +160,7 @@ func TestIdleSubscriptionsLeaveProcessIdle(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, callsParked, calls.Load(), "a parked Next went round its loop")
 		assert.Equal(t, createdParked, goroutinesCreated(t), "goroutines were created while everything was idle")
-		assert.Equal(t, goroutinesBefore+n, runtime.NumGoroutine())
+		assert.Equal(t, goroutinesBefore+n, bubbleGoroutines(t))
 		require.Zero(t, returned.Load(), "a Next returned after a day of nothing")
 
 		for _, name := range names {

@@ -266,8 +266,8 @@ func write(w io.Writer, r results, describe func(string) string) {
 	others(w, r)
 }
 
-// table prints one markdown table: a row per system, a cell per column,
-// "—" where the benchmark did not run. With ratio, cells are ratio(value).
+// table prints one markdown table: a row per system that has a figure in
+// it, a cell per column, "—" where the benchmark did not run. With ratio, cells are ratio(value).
 func table(w io.Writer, r results, systems []string, cols []column, ratio func(column, float64) (float64, bool)) {
 	fmt.Fprint(w, "| system |")
 	for _, c := range cols {
@@ -279,6 +279,9 @@ func table(w io.Writer, r results, systems []string, cols []column, ratio func(c
 	}
 	fmt.Fprintln(w)
 	for _, s := range systems {
+		if !slices.ContainsFunc(cols, func(c column) bool { _, ok := r.median(c.prefix+"/"+s, c.unit); return ok }) {
+			continue // nothing of this system in this table
+		}
 		fmt.Fprintf(w, "| %s |", s)
 		for _, c := range cols {
 			v, ok := r.median(c.prefix+"/"+s, c.unit)

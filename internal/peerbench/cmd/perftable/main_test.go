@@ -59,6 +59,7 @@ func TestWriteTables(t *testing.T) {
 	assert.Contains(t, out, "| channels | — | — | 90.0 | — | — | 0.01 |")
 	assert.Contains(t, out, "| channels | 0.53× | — | — | 2.25× | — | — |", "ratios to topics")
 	assert.Contains(t, out, "- **channels** — drops.")
+	assert.NotContains(t, out, "| channels | — | — | — | — | — | — |", "no row without a figure")
 	assert.Contains(t, out, "| Memory/subscription/topics | 176 B/subscription, 213,600 B/op, 3,025 allocs/op |")
 }
 
