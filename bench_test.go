@@ -1,0 +1,411 @@
+package topics_test
+
+// Benchmarks of topics beside a plain channel-per-subscriber fan-out, run on
+// the same scenarios by the same harness (internal/benchkit). Run them with
+//
+//	go test -run='^$' -bench=. -benchmem -count=5 .
+//
+// and compare medians (README.md, "Performance", has the table and the
+// command that makes it). Every benchmark reports ns/op and allocs/op, and a
+// figure of its own with b.ReportMetric:
+//
+//	BenchmarkPublish   ns/publish   publisher's time per publish
+//	BenchmarkFanout    ns/delivery  elapsed time / items actually delivered
+//	                   missed/op    items missed per publish, all subscribers
+//	                   allocs/delivery
+//	BenchmarkWakeup    p50-ns, p99-ns  publish → parked subscriber has it
+//	BenchmarkMemory    B/subscription, B/topic  live heap after GC / count
+//
+// Systems, the last element of each name:
+//
+//	topics          Cache.Publish of a 16-byte []byte (copied once)
+//	topics-typed    Topic[tick].Publish of a 16-byte struct
+//	channels        the baseline below with the same []byte (copied once)
+//	channels-typed  the baseline with the struct
+//	chan-handoff    an unbuffered channel between two goroutines (wake-up only)
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/internal/benchkit"
+)
+
+// tick is the payload of the typed benchmarks: 16 bytes, no pointers.
+type tick struct {
+	Seq   uint64
+	Price float64
+}
+
+const benchTopic = "bench"
+
+var (
+	specTopics = benchkit.Spec{Name: "topics", New: func(tb testing.TB) benchkit.System {
+		return newTopicsSystem(tb)
+	}}
+	specTopicsTyped = benchkit.Spec{Name: "topics-typed", New: func(tb testing.TB) benchkit.System {
+		return newTopicsTypedSystem(tb)
+	}}
+	specChannels = benchkit.Spec{Name: "channels", New: func(testing.TB) benchkit.System {
+		return newChanFanout(func() []byte { return append([]byte(nil), benchkit.Payload...) })
+	}}
+	specChannelsTyped = benchkit.Spec{Name: "channels-typed", New: func(testing.TB) benchkit.System {
+		var seq uint64
+		return newChanFanout(func() tick { seq++; return tick{Seq: seq, Price: 1.5} })
+	}}
+	specHandoff = benchkit.Spec{Name: "chan-handoff", New: func(testing.TB) benchkit.System {
+		return newHandoff()
+	}}
+)
+
+// TestBenchSystems checks that the systems the benchmarks measure deliver
+// every item, so that a benchmark never times a system that lost its way.
+func TestBenchSystems(t *testing.T) {
+	for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specChannelsTyped} {
+		t.Run(spec.Name, func(t *testing.T) { benchkit.Check(t, spec, 3) })
+	}
+	// The hand-off is one channel: each item reaches one subscriber.
+	t.Run(specHandoff.Name, func(t *testing.T) { benchkit.Check(t, specHandoff, 1) })
+}
+
+func BenchmarkPublish(b *testing.B) {
+	specs := []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specChannelsTyped}
+	for _, sc := range []struct {
+		name              string
+		draining, stalled int
+	}{
+		{"subs=0", 0, 0},
+		{"subs=1", 1, 0},
+		{"stalled=1000", 0, 1000},
+	} {
+		b.Run(sc.name, func(b *testing.B) {
+			for _, spec := range specs {
+				b.Run(spec.Name, func(b *testing.B) {
+					benchkit.Publish(b, spec, sc.draining, sc.stalled)
+				})
+			}
+		})
+	}
+}
+
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 10, 100, 1000} {
+		b.Run(benchkit.Name("subs", n), func(b *testing.B) {
+			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specChannelsTyped} {
+				b.Run(spec.Name, func(b *testing.B) { benchkit.Fanout(b, spec, n) })
+			}
+		})
+	}
+}
+
+func BenchmarkWakeup(b *testing.B) {
+	for _, spec := range []benchkit.Spec{specTopics, specChannels, specHandoff} {
+		b.Run(spec.Name, func(b *testing.B) { benchkit.Wakeup(b, spec) })
+	}
+}
+
+// BenchmarkMemory measures what subscriptions and topics keep alive: the live
+// heap after a full GC with count of them, minus the live heap before, divided
+// by count. One op is one such measurement.
+//
+// A topic's ring costs 8 bytes per slot (one pointer), so 8 KiB at the
+// default RingSize of 1,024: B/topic-beyond-ring is B/topic minus that, the
+// figure to hold against "a topic costs its ring plus under 512 bytes".
+// topic-published also holds one published item, and with it the first
+// chunk of ring entries (see "Allocation" in internal/ring) and the payload.
+func BenchmarkMemory(b *testing.B) {
+	const count = 1000
+	ctx := context.Background()
+	b.Run("subscription/topics", func(b *testing.B) {
+		measureHeap(b, count, "B/subscription", func(c *topics.Cache) func(int) any {
+			return func(int) any { return must(c.Subscribe(ctx, benchTopic)) }
+		})
+	})
+	b.Run("subscription-ctx/topics", func(b *testing.B) {
+		// A Subscribe context that can end costs a context.AfterFunc.
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		measureHeap(b, count, "B/subscription", func(c *topics.Cache) func(int) any {
+			return func(int) any { return must(c.Subscribe(sctx, benchTopic)) }
+		})
+	})
+	b.Run("subscription/channels", func(b *testing.B) {
+		// The baseline's subscriber: a 1,024-slot channel of []byte.
+		measureHeap(b, count, "B/subscription", func(*topics.Cache) func(int) any {
+			f := newChanFanout(func() []byte { return nil })
+			return func(int) any { f.Stall(); return nil }
+		})
+	})
+	b.Run("topic/topics", func(b *testing.B) {
+		// A topic created by a subscription that is then closed: the topic
+		// stays (until the idle timeout) with an empty ring.
+		measureHeap(b, count, "B/topic", func(c *topics.Cache) func(int) any {
+			return func(i int) any {
+				s := must(c.Subscribe(ctx, fmt.Sprintf("topic-%04d", i)))
+				_ = s.Close()
+				return nil
+			}
+		}, topicsBeyondRing)
+	})
+	b.Run("topic-published/topics", func(b *testing.B) {
+		measureHeap(b, count, "B/topic", func(c *topics.Cache) func(int) any {
+			return func(i int) any {
+				if err := c.Publish(ctx, fmt.Sprintf("topic-%04d", i), benchkit.Payload); err != nil {
+					panic(err)
+				}
+				return nil
+			}
+		}, topicsBeyondRing)
+	})
+}
+
+// topicsBeyondRing reports B/topic-beyond-ring from B/topic.
+func topicsBeyondRing(b *testing.B, perTopic float64) {
+	b.ReportMetric(perTopic-8*topics.DefaultRingSize, "B/topic-beyond-ring")
+}
+
+// measureHeap creates count things in a fresh cache per op with the function
+// that setup returns, and reports the mean live-heap growth per thing under
+// unit.
+func measureHeap(b *testing.B, count int, unit string, setup func(*topics.Cache) func(int) any, extra ...func(*testing.B, float64)) {
+	b.ReportAllocs()
+	var total float64
+	keep := make([]any, count)
+	for i := 0; b.Loop(); i++ {
+		c, err := topics.NewCache(fmt.Sprintf("mem-%d", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The topic of the subscription benchmarks exists before the
+		// measurement, so that it is not counted.
+		if err := c.Publish(context.Background(), benchTopic, nil); err != nil {
+			b.Fatal(err)
+		}
+		add := setup(c)
+		before := liveHeap()
+		for j := range keep {
+			keep[j] = add(j)
+		}
+		after := liveHeap()
+		total += (float64(after) - float64(before)) / float64(count)
+		runtime.KeepAlive(add)
+		clear(keep)
+		_ = c.Close()
+	}
+	per := total / float64(b.N)
+	b.ReportMetric(per, unit)
+	for _, f := range extra {
+		f(b, per)
+	}
+}
+
+// liveHeap returns the bytes of live heap objects after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC() // a second cycle frees what the first one's finalizers let go
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// topicsSystem is a Cache with one topic, published with Cache.Publish.
+type topicsSystem struct {
+	tb    testing.TB
+	cache *topics.Cache
+	wg    sync.WaitGroup
+}
+
+func newTopicsSystem(tb testing.TB) *topicsSystem {
+	c, err := topics.NewCache("bench")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &topicsSystem{tb: tb, cache: c}
+}
+
+func (s *topicsSystem) Publish() {
+	if err := s.cache.Publish(context.Background(), benchTopic, benchkit.Payload); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+func (s *topicsSystem) Drain(sink *benchkit.Sink) {
+	sub, err := s.cache.Subscribe(context.Background(), benchTopic)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	s.wg.Go(func() { drainTopic(sub, sink) })
+}
+
+func (s *topicsSystem) Stall() {
+	if _, err := s.cache.Subscribe(context.Background(), benchTopic); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+func (s *topicsSystem) Close() {
+	_ = s.cache.Close() // ends every subscription
+	s.wg.Wait()
+}
+
+// drainTopic reads sub until it ends, reporting every item to sink.
+func drainTopic[T any](sub *topics.Subscription[T], sink *benchkit.Sink) {
+	ctx := context.Background()
+	for {
+		it, err := sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		sink.Deliver(it.Missed)
+	}
+}
+
+// topicsTypedSystem is a Cache with one Topic[tick].
+type topicsTypedSystem struct {
+	tb    testing.TB
+	cache *topics.Cache
+	topic *topics.Topic[tick]
+	seq   uint64
+	wg    sync.WaitGroup
+}
+
+func newTopicsTypedSystem(tb testing.TB) *topicsTypedSystem {
+	c, err := topics.NewCache("bench")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := topics.TopicOf[tick](c, benchTopic)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &topicsTypedSystem{tb: tb, cache: c, topic: h}
+}
+
+func (s *topicsTypedSystem) Publish() {
+	s.seq++
+	if err := s.topic.Publish(context.Background(), tick{Seq: s.seq, Price: 1.5}); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+func (s *topicsTypedSystem) Drain(sink *benchkit.Sink) {
+	sub, err := s.topic.Subscribe(context.Background())
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	s.wg.Go(func() { drainTopic(sub, sink) })
+}
+
+func (s *topicsTypedSystem) Stall() {
+	if _, err := s.topic.Subscribe(context.Background()); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+func (s *topicsTypedSystem) Close() {
+	_ = s.cache.Close()
+	s.wg.Wait()
+}
+
+// chanFanout is the baseline: a plain channel-per-subscriber fan-out. Each
+// subscriber has a buffered channel of chanBuffer items (the default ring
+// size of topics); a publish makes one value (for []byte, one copy of the
+// payload, which topics also makes) and offers it to every subscriber with a
+// non-blocking send, dropping it for a subscriber whose buffer is full. The
+// subscriber list is an immutable slice behind an atomic pointer, so a
+// publish takes no lock: the baseline is as lean as a channel fan-out gets.
+type chanFanout[T any] struct {
+	value func() T
+	subs  atomic.Pointer[[]chanSub[T]]
+	wg    sync.WaitGroup
+}
+
+type chanSub[T any] struct {
+	ch   chan T
+	sink *benchkit.Sink // nil for a stalled subscriber
+}
+
+const chanBuffer = topics.DefaultRingSize
+
+func newChanFanout[T any](value func() T) *chanFanout[T] {
+	f := &chanFanout[T]{value: value}
+	f.subs.Store(new([]chanSub[T]))
+	return f
+}
+
+func (f *chanFanout[T]) Publish() {
+	v := f.value()
+	for _, s := range *f.subs.Load() {
+		select {
+		case s.ch <- v:
+		default:
+			if s.sink != nil {
+				s.sink.Dropped(1)
+			}
+		}
+	}
+}
+
+// add subscribes s (copy-on-write; subscribing is not on the measured path).
+func (f *chanFanout[T]) add(s chanSub[T]) {
+	old := *f.subs.Load()
+	next := append(old[:len(old):len(old)], s)
+	f.subs.Store(&next)
+}
+
+func (f *chanFanout[T]) Drain(sink *benchkit.Sink) {
+	ch := make(chan T, chanBuffer)
+	f.add(chanSub[T]{ch: ch, sink: sink})
+	f.wg.Go(func() {
+		for range ch {
+			sink.Deliver(0)
+		}
+	})
+}
+
+func (f *chanFanout[T]) Stall() { f.add(chanSub[T]{ch: make(chan T, chanBuffer)}) }
+
+func (f *chanFanout[T]) Close() {
+	for _, s := range *f.subs.Swap(new([]chanSub[T])) {
+		close(s.ch)
+	}
+	f.wg.Wait()
+}
+
+// handoff is a bare unbuffered channel between the publisher and one
+// subscriber: the floor for waking a parked goroutine.
+type handoff struct {
+	ch chan tick
+	wg sync.WaitGroup
+}
+
+func newHandoff() *handoff { return &handoff{ch: make(chan tick)} }
+
+func (h *handoff) Publish() { h.ch <- tick{Seq: 1} }
+
+func (h *handoff) Drain(sink *benchkit.Sink) {
+	h.wg.Go(func() {
+		for range h.ch {
+			sink.Deliver(0)
+		}
+	})
+}
+
+func (h *handoff) Stall() { panic("chan-handoff: a stalled subscriber would block the publisher") }
+
+func (h *handoff) Close() {
+	close(h.ch)
+	h.wg.Wait()
+}

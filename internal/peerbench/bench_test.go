@@ -1,0 +1,59 @@
+package peerbench
+
+import (
+	"testing"
+
+	"github.com/ringbus/topics/internal/benchkit"
+)
+
+// TestPeers checks that every system of the comparison delivers every item
+// of a steady stream to several subscribers, and closes cleanly.
+func TestPeers(t *testing.T) {
+	for _, p := range Peers() {
+		t.Run(p.Name, func(t *testing.T) { benchkit.Check(t, p.Spec, 3) })
+	}
+}
+
+// The benchmarks are named Benchmark<Scenario>/<case>/<system>, like the
+// library's, which cmd/perftable relies on. A system that cannot run a
+// scenario (a stalled subscriber would block its publisher; no goroutine to
+// wake) is left out of it, and the table says why.
+
+func BenchmarkPublish(b *testing.B) {
+	for _, sc := range []struct {
+		name              string
+		draining, stalled int
+	}{
+		{"subs=0", 0, 0},
+		{"subs=1", 1, 0},
+		{"stalled=1000", 0, 1000},
+	} {
+		b.Run(sc.name, func(b *testing.B) {
+			for _, p := range Peers() {
+				if sc.stalled > 0 && p.NoStall != "" {
+					continue
+				}
+				b.Run(p.Name, func(b *testing.B) { benchkit.Publish(b, p.Spec, sc.draining, sc.stalled) })
+			}
+		})
+	}
+}
+
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 10, 100, 1000} {
+		b.Run(benchkit.Name("subs", n), func(b *testing.B) {
+			for _, p := range Peers() {
+				b.Run(p.Name, func(b *testing.B) { benchkit.Fanout(b, p.Spec, n) })
+			}
+		})
+	}
+}
+
+func BenchmarkWakeup(b *testing.B) {
+	for _, p := range Peers() {
+		if p.Inline {
+			continue
+		}
+		b.Run(p.Name, func(b *testing.B) { benchkit.Wakeup(b, p.Spec) })
+	}
+}
