@@ -330,14 +330,18 @@ func acquireTopic[T any](c *Cache, name string) (*topic[T], error) {
 // acquireSubscribed is acquireTopic for a new subscriber: the topic it
 // returns has counted the subscriber in.
 func acquireSubscribed[T any](c *Cache, name string) (*topic[T], error) {
-	t, err := acquireTopic[T](c, name)
-	if err != nil {
-		return nil, err
+	if v, ok := c.topics.Load(name); ok {
+		t, ok := v.(*topic[T])
+		if !ok {
+			return nil, topicTypeError[T](c, name, v)
+		}
+		if t.addSubscriber() {
+			return t, nil
+		}
+		// Dropped by the sweeper just now: under the lock, it is gone.
 	}
-	if t.addSubscriber() {
-		return t, nil
-	}
-	// Dropped by the sweeper just now: under the lock, it is gone.
+	// Created with its subscriber counted in, so the sweeper never sees it
+	// without one and is not armed for it.
 	return createTopic[T](c, name, true)
 }
 

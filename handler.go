@@ -131,7 +131,7 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 	h.gid.Store(goid())
 	defer close(h.done)
 	defer h.cancel(nil)
-	defer s.Close()
+	defer s.closeByReader()
 	// A runtime.Goexit in fn unwinds through here without returning.
 	h.err, h.failed = errHandlerExited, true
 	for {

@@ -54,7 +54,7 @@ func (s *Subscription[T]) lossStarted(seq, missed uint64) {
 		slog.Uint64("page", t.page),
 		slog.Uint64("sequence", seq),
 		slog.Uint64("missed", missed),
-		slog.Uint64("missed_total", st.missed.Load()),
+		slog.Uint64("missed_total", st.m),
 	)
 }
 
@@ -70,6 +70,6 @@ func (s *Subscription[T]) caughtUp(seq uint64) {
 		slog.Uint64("page", t.page),
 		slog.Uint64("sequence", seq),
 		slog.Uint64("missed_episode", st.episodeLoss),
-		slog.Uint64("missed_total", st.missed.Load()),
+		slog.Uint64("missed_total", st.m),
 	)
 }

@@ -2,6 +2,7 @@ package topics
 
 import (
 	"expvar"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -16,10 +17,14 @@ import (
 // the hot paths (almost) nothing:
 //
 //   - Published is a topic's ring head: publishing does no extra work.
-//   - Delivered and Missed of a subscription are two counters written only by
-//     the goroutine reading it, with atomic stores to memory of its own: no
-//     contention, no allocation, one store per item (two when an item reports
-//     a loss).
+//   - Delivered and Missed of a subscription are counted by the goroutine
+//     reading it in memory of its own, and published for readers of the
+//     statistics in batches: whenever the reader has caught up with the
+//     topic (the next item is not there yet), whenever it learns of a loss,
+//     and at least every statsEvery items. An atomic store is a full fence
+//     on amd64; one per delivered item cost about a third of a delivery (see
+//     README, Performance), so the figures of a reader that is working
+//     through a backlog can trail by up to statsEvery-1 items.
 //   - A topic links its open subscriptions in a list, updated on Subscribe and
 //     on a subscription's end under a mutex of the topic (never on the publish
 //     or delivery path). When a subscription ends its counters are added to
@@ -35,8 +40,11 @@ import (
 // SubscriptionStats is a snapshot of one subscription's figures.
 //
 // Delivered and Missed are a pair the subscription really went through:
-// Delivered+Missed is exactly how far its reading has advanced since it
-// started. Lag is computed from the topic's head read after them.
+// Delivered+Missed is exactly how far its reading had advanced at that point.
+// They are exact whenever the reader has caught up with the topic; while it
+// works through a backlog they may trail its reading by fewer than 32 items
+// (they are published in batches, to keep delivery cheap). Lag is computed
+// from the topic's head read after them.
 type SubscriptionStats struct {
 	Topic     string // the topic's name
 	Page      uint64 // the topic instance the subscription reads
@@ -88,10 +96,17 @@ type CacheStats struct {
 // subStats is a subscription's part in the statistics. The counters are
 // written by the reading goroutine alone and read by anyone.
 type subStats struct {
-	// delivered and missed are written with Store, missed (when it changes)
-	// before delivered: see counts.
+	// delivered and missed are the published counters, written by flush
+	// inside a version bracket: see counts.
+	version   atomic.Uint64
 	delivered atomic.Uint64
 	missed    atomic.Uint64
+
+	// The reader's own running counts, and the delivered count at which it
+	// flushes next.
+	d, m    uint64
+	flushAt uint64
+
 	start     uint64 // the first sequence wanted; fixed before the subscription is shared
 
 	// prev and next link the open subscriptions of a topic; under
@@ -119,7 +134,8 @@ func (s *Subscription[T]) noteLoss(e *ring.Entry[T]) {
 func (s *Subscription[T]) recordLoss(seq uint64) {
 	st := &s.stats
 	if missed := seq - s.next; missed > 0 {
-		st.missed.Store(st.missed.Load() + missed)
+		st.m += missed
+		st.flushAt = 0 // publish the loss with this delivery
 		if s.topic.cache.cfg.logger != nil {
 			s.lossStarted(seq, missed)
 		}
@@ -129,21 +145,40 @@ func (s *Subscription[T]) recordLoss(seq uint64) {
 	}
 }
 
+// statsEvery is the most deliveries a reader makes between two flushes.
+const statsEvery = 32
+
+// flush publishes the reader's counts. Only the reading goroutine calls it.
+// A pair whose missed count has not changed is published with one store:
+// the old missed and the new delivered are a pair the reader went through.
+// When missed changed too, the two stores are bracketed by a version that
+// is odd in between, like a seqlock; every field is atomic, so readers never
+// race with it.
+func (st *subStats) flush() {
+	if st.m == st.missed.Load() {
+		st.delivered.Store(st.d)
+	} else {
+		v := st.version.Load()
+		st.version.Store(v + 1)
+		st.missed.Store(st.m)
+		st.delivered.Store(st.d)
+		st.version.Store(v + 2)
+	}
+	st.flushAt = st.d + statsEvery
+}
+
 // counts returns delivered and missed as a pair the subscription went
-// through. The writer stores missed before delivered. If delivered reads the
-// same before and after missed, the missed in between was stored after the
-// delivered value that was read was, and before the next one was (so before
-// the missed of the item after): it is either the missed of that very
-// delivery or the missed of the next item, stored just before its delivery
-// is counted. Both are states the subscription passed through: the second is
-// "has skipped the lost items, is about to deliver the next".
+// through: read while no flush that changed missed ran.
 func (st *subStats) counts() (delivered, missed uint64) {
 	for {
-		d := st.delivered.Load()
-		m := st.missed.Load()
-		if st.delivered.Load() == d {
-			return d, m
+		v := st.version.Load()
+		if v&1 == 0 {
+			d, m := st.delivered.Load(), st.missed.Load()
+			if st.version.Load() == v {
+				return d, m
+			}
 		}
+		runtime.Gosched() // the reader is mid-flush: a few stores to go
 	}
 }
 

@@ -147,9 +147,13 @@ func (s *Subscription[T]) deliver(e *ring.Entry[T]) Item[T] {
 		Value:     e.Value,
 	}
 	s.next = e.Seq + 1
-	s.stats.delivered.Store(s.stats.delivered.Load() + 1) // after noteLoss: see subStats.counts
+	st := &s.stats
+	st.d++
 	if s.gate != nil {
 		s.gate.Advance(s.next)
+	}
+	if st.d >= st.flushAt || !s.topic.ring.Ready(s.next) {
+		st.flush()
 	}
 	return it
 }
@@ -171,7 +175,7 @@ func (s *Subscription[T]) ended() error {
 // When the loop ends, for whatever reason, the subscription is closed.
 func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
 	return func(yield func(Item[T], error) bool) {
-		defer s.Close()
+		defer s.closeByReader()
 		for {
 			it, err := s.Next(ctx)
 			if err != nil {
@@ -192,6 +196,13 @@ func (s *Subscription[T]) Close() error {
 	s.finish(errSubscriptionClosed)
 	s.detach()
 	return nil
+}
+
+// closeByReader closes the subscription from its reading goroutine, which
+// first publishes its statistics so that they are final.
+func (s *Subscription[T]) closeByReader() {
+	s.stats.flush()
+	s.Close()
 }
 
 // detach stops watching the Subscribe context. It is safe to call more than

@@ -292,6 +292,13 @@ func (r *Ring[T]) Read(next uint64) *Entry[T] {
 	}
 }
 
+// Ready reports whether Read(next) would find an entry (or a newer one, for
+// a reader that has been lapped) without waiting. It loads one slot.
+func (r *Ring[T]) Ready(next uint64) bool {
+	e := r.slots[next&r.mask].Load()
+	return e != nil && e.Seq >= next
+}
+
 // A Waiter is a reader's handle for parking on a ring. Its zero value is not
 // usable: call Init. A Waiter must not be copied after first use, and must be
 // parked on one ring at a time.
