@@ -42,11 +42,11 @@ func WithLogger(l *slog.Logger) Option {
 // of an episode. Only the reading goroutine calls it, and only with a logger.
 func (s *Subscription[T]) lossStarted(seq, missed uint64) {
 	st := &s.stats
-	if st.lossy {
+	if s.hot.lossy {
 		st.episodeLoss += missed
 		return
 	}
-	st.lossy, st.episodeLoss = true, missed
+	s.hot.lossy, st.episodeLoss = true, missed
 	t := s.topic
 	t.cache.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "topics: subscriber is missing items",
 		slog.String("cache", t.cache.name),
@@ -54,7 +54,7 @@ func (s *Subscription[T]) lossStarted(seq, missed uint64) {
 		slog.Uint64("page", t.page),
 		slog.Uint64("sequence", seq),
 		slog.Uint64("missed", missed),
-		slog.Uint64("missed_total", st.m),
+		slog.Uint64("missed_total", s.hot.m),
 	)
 }
 
@@ -62,7 +62,7 @@ func (s *Subscription[T]) lossStarted(seq, missed uint64) {
 // newest of its topic.
 func (s *Subscription[T]) caughtUp(seq uint64) {
 	st := &s.stats
-	st.lossy = false
+	s.hot.lossy = false
 	t := s.topic
 	t.cache.cfg.logger.LogAttrs(context.Background(), slog.LevelInfo, "topics: subscriber caught up",
 		slog.String("cache", t.cache.name),
@@ -70,6 +70,6 @@ func (s *Subscription[T]) caughtUp(seq uint64) {
 		slog.Uint64("page", t.page),
 		slog.Uint64("sequence", seq),
 		slog.Uint64("missed_episode", st.episodeLoss),
-		slog.Uint64("missed_total", st.m),
+		slog.Uint64("missed_total", s.hot.m),
 	)
 }

@@ -20,8 +20,8 @@ import (
 //   - Delivered and Missed of a subscription are counted by the goroutine
 //     reading it in memory of its own, and published for readers of the
 //     statistics in batches: whenever the reader has caught up with the
-//     topic (the next item is not there yet), whenever it learns of a loss,
-//     and at least every statsEvery items. An atomic store is a full fence
+//     topic (the next item is not there yet), with a delivery that reports a
+//     loss, and at least every statsEvery items. An atomic store is a full fence
 //     on amd64; one per delivered item cost about a third of a delivery (see
 //     README, Performance), so the figures of a reader that is working
 //     through a backlog can trail by up to statsEvery-1 items.
@@ -93,30 +93,35 @@ type CacheStats struct {
 	MaxLag      uint64 // the largest Lag of an open subscription
 }
 
-// subStats is a subscription's part in the statistics. The counters are
-// written by the reading goroutine alone and read by anyone.
-type subStats struct {
-	// delivered and missed are the published counters, written by flush
-	// inside a version bracket: see counts.
-	version   atomic.Uint64
+// hotCounts is the part of a subscription's statistics that its reader
+// touches for every item; it lives in the subscription's first cache line
+// (see Subscription).
+type hotCounts struct {
+	d, m uint64 // the reader's own running counts of delivered and missed
+
+	// delivered is d as last published by flush, with publishing set while
+	// a new missed count is being published: see counts.
 	delivered atomic.Uint64
-	missed    atomic.Uint64
 
-	// The reader's own running counts, and the delivered count at which it
-	// flushes next.
-	d, m    uint64
-	flushAt uint64
+	lossy bool // a loss episode is under way (log.go)
+	dirty bool // missed changed: publish with the next delivery
+}
 
-	start     uint64 // the first sequence wanted; fixed before the subscription is shared
+// publishing marks a published delivered count while missed changes.
+const publishing = 1 << 63
+
+// subStats is the rest of a subscription's part in the statistics: what
+// readers of the statistics and the topic's list of subscriptions need.
+type subStats struct {
+	hot    *hotCounts
+	missed atomic.Uint64 // m as last published by flush
+	start  uint64        // the first sequence wanted; fixed before the subscription is shared
 
 	// prev and next link the open subscriptions of a topic; under
 	// topicStats.mu.
 	prev, next *subStats
 
-	// The loss episode, for logging (log.go); owned by the reading
-	// goroutine.
-	lossy       bool   // missing items and not yet caught up
-	episodeLoss uint64 // items missed in this episode
+	episodeLoss uint64 // items missed in this loss episode (log.go); reader only
 }
 
 // noteLoss is called by Next with the entry it is about to deliver, before
@@ -124,7 +129,7 @@ type subStats struct {
 // does deliver: the rare work, when items were lost or a loss episode is
 // under way, is in recordLoss.
 func (s *Subscription[T]) noteLoss(e *ring.Entry[T]) {
-	if e.Seq != s.next || s.stats.lossy {
+	if e.Seq != s.next || s.hot.lossy {
 		s.recordLoss(e.Seq)
 	}
 }
@@ -132,15 +137,14 @@ func (s *Subscription[T]) noteLoss(e *ring.Entry[T]) {
 // recordLoss counts the items lost before item seq, and tracks loss
 // episodes for the logger. Only the reading goroutine calls it.
 func (s *Subscription[T]) recordLoss(seq uint64) {
-	st := &s.stats
 	if missed := seq - s.next; missed > 0 {
-		st.m += missed
-		st.flushAt = 0 // publish the loss with this delivery
+		s.hot.m += missed
+		s.hot.dirty = true
 		if s.topic.cache.cfg.logger != nil {
 			s.lossStarted(seq, missed)
 		}
 	}
-	if st.lossy && seq >= s.topic.ring.Head() {
+	if s.hot.lossy && seq >= s.topic.ring.Head() {
 		s.caughtUp(seq)
 	}
 }
@@ -151,34 +155,36 @@ const statsEvery = 32
 // flush publishes the reader's counts. Only the reading goroutine calls it.
 // A pair whose missed count has not changed is published with one store:
 // the old missed and the new delivered are a pair the reader went through.
-// When missed changed too, the two stores are bracketed by a version that
-// is odd in between, like a seqlock; every field is atomic, so readers never
-// race with it.
+// When missed changed, delivered is first republished with the publishing
+// bit, then missed, then delivered without the bit: see counts.
 func (st *subStats) flush() {
-	if st.m == st.missed.Load() {
-		st.delivered.Store(st.d)
-	} else {
-		v := st.version.Load()
-		st.version.Store(v + 1)
-		st.missed.Store(st.m)
-		st.delivered.Store(st.d)
-		st.version.Store(v + 2)
+	h := st.hot
+	if h.dirty {
+		h.delivered.Store(h.d | publishing)
+		st.missed.Store(h.m)
+		h.dirty = false
 	}
-	st.flushAt = st.d + statsEvery
+	h.delivered.Store(h.d)
 }
 
 // counts returns delivered and missed as a pair the subscription went
-// through: read while no flush that changed missed ran.
+// through. It reads delivered, missed and delivered again, and retries
+// unless both reads of delivered agree and neither has the publishing bit.
+// If they agree, any flush that changed missed in between (and so whose
+// missed might have been read) had also stored the same delivered count
+// without the bit before the second read; that flush's pair is then the one
+// read, and a pair that flush published. Every field is atomic: readers never
+// race with the reader's flushes, as a plain seqlock would.
 func (st *subStats) counts() (delivered, missed uint64) {
+	h := st.hot
 	for {
-		v := st.version.Load()
-		if v&1 == 0 {
-			d, m := st.delivered.Load(), st.missed.Load()
-			if st.version.Load() == v {
+		if d := h.delivered.Load(); d&publishing == 0 {
+			m := st.missed.Load()
+			if h.delivered.Load() == d {
 				return d, m
 			}
 		}
-		runtime.Gosched() // the reader is mid-flush: a few stores to go
+		runtime.Gosched() // the reader is mid-flush: a store or two to go
 	}
 }
 

@@ -312,6 +312,7 @@ func TestCacheExpvarFunc(t *testing.T) {
 	publishN(t, c, "b", 2)
 	publishN(t, c, "a", 1)
 	next(t, s)
+	next(t, s) // caught up: the subscription's figures are exact
 
 	var got struct {
 		topics.CacheStats
@@ -321,7 +322,7 @@ func TestCacheExpvarFunc(t *testing.T) {
 	assert.Equal(t, c.Stats(), got.CacheStats)
 	require.Len(t, got.TopicStats, 2)
 	assert.Equal(t, "a", got.TopicStats[0].Name)
-	assert.Equal(t, uint64(1), got.TopicStats[1].Delivered)
+	assert.Equal(t, uint64(2), got.TopicStats[1].Delivered)
 
 	// Published under a name of the user's choice, it is served by expvar.
 	name := fmt.Sprintf("topics-test-%d", time.Now().UnixNano())
@@ -348,4 +349,23 @@ func TestEngineExpvarFunc(t *testing.T) {
 	assert.Equal(t, "two", got["two"].Name)
 	assert.Equal(t, uint64(1), got["two"].Published)
 	assert.Len(t, got["one"].TopicStats, 1)
+}
+
+// A reader working through a backlog publishes its figures in batches; once
+// it has caught up they are exact.
+func TestSubscriptionStatsBatchedWhileBehind(t *testing.T) {
+	c := newCache(t)
+	s := subscribe(t, c, "t")
+	publishN(t, c, "t", 100)
+	for range 40 {
+		next(t, s)
+	}
+	got := s.Stats()
+	assert.GreaterOrEqual(t, got.Delivered, uint64(40-31), "trails by fewer than 32 items")
+	assert.LessOrEqual(t, got.Delivered, uint64(40))
+	assert.Equal(t, uint64(100)-got.Delivered, got.Lag, "Lag agrees with the published count")
+	for range 60 {
+		next(t, s)
+	}
+	assert.Equal(t, topics.SubscriptionStats{Topic: "t", Page: got.Page, Delivered: 100}, s.Stats(), "caught up: exact")
 }

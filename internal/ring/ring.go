@@ -128,12 +128,15 @@ type Ring[T any] struct {
 	// headShift, with the gating flags below it (see gate.go). Written by
 	// every publisher, so it has a line to itself.
 	head atomic.Uint64
-	_    [CacheLineSize - 8]byte
+	// last is the ring's last slot (see slot). Publishers write it once a
+	// lap, so it may as well live on their line.
+	last atomic.Pointer[Entry[T]]
+	_    [CacheLineSize - 16]byte
 	// waiters is the stack of parked readers. Written by readers that park and
 	// by publishers that wake them; read by every publisher.
 	waiters atomic.Pointer[Waiter]
 	_       [CacheLineSize - 8]byte
-	// Read-only after Init.
+	// Read-only after Init. slots holds all slots but the last: see slot.
 	mask  uint64
 	slots []atomic.Pointer[Entry[T]]
 
@@ -182,7 +185,7 @@ func (r *Ring[T]) Init(size int) {
 		panic("ring: size must be a power of two between 1 and MaxSize")
 	}
 	r.mask = uint64(size - 1)
-	r.slots = make([]atomic.Pointer[Entry[T]], size)
+	r.slots = make([]atomic.Pointer[Entry[T]], size-1)
 	n := chunkBytes / max(1, int(unsafe.Sizeof(Entry[T]{})))
 	n = min(max(n, 1), maxChunkLen)
 	r.chunkShift = uint(bits.Len(uint(n)) - 1) // n rounded down to a power of two
@@ -195,7 +198,23 @@ func ValidSize(size int) bool {
 }
 
 // Size returns the number of entries the ring holds.
-func (r *Ring[T]) Size() int { return len(r.slots) }
+func (r *Ring[T]) Size() int { return int(r.mask + 1) }
+
+// slot returns the slot of sequence seq.
+//
+// The last slot lives outside the slots array, so that the array is one
+// pointer short of a power of two bytes. The Go allocator puts an 8-byte
+// header on every object over 512 bytes that holds pointers, so a full
+// 1,024-slot array (8,192 bytes) would take the 9,472-byte size class and
+// waste 1,272 bytes per topic; 1,023 slots and the header fit 8,192 exactly.
+// The test i < len(slots) doubles as the bounds check, and it goes the other
+// way once a lap.
+func (r *Ring[T]) slot(seq uint64) *atomic.Pointer[Entry[T]] {
+	if i := seq & r.mask; i < uint64(len(r.slots)) {
+		return &r.slots[i]
+	}
+	return &r.last
+}
 
 // Head returns the highest sequence number claimed so far, or 0. An entry
 // with that number may still be on its way into its slot.
@@ -253,7 +272,7 @@ func (r *Ring[T]) entry(seq uint64) *Entry[T] {
 
 // store puts a claimed entry into its slot and wakes parked readers.
 func (r *Ring[T]) store(e *Entry[T]) {
-	slot := &r.slots[e.Seq&r.mask]
+	slot := r.slot(e.Seq)
 	for {
 		old := slot.Load()
 		if old != nil && old.Seq > e.Seq {
@@ -278,7 +297,7 @@ func (r *Ring[T]) store(e *Entry[T]) {
 func (r *Ring[T]) Read(next uint64) *Entry[T] {
 	size := r.mask + 1
 	for {
-		e := r.slots[next&r.mask].Load()
+		e := r.slot(next).Load()
 		switch {
 		case e == nil || e.Seq < next:
 			return nil
@@ -295,7 +314,7 @@ func (r *Ring[T]) Read(next uint64) *Entry[T] {
 // Ready reports whether Read(next) would find an entry (or a newer one, for
 // a reader that has been lapped) without waiting. It loads one slot.
 func (r *Ring[T]) Ready(next uint64) bool {
-	e := r.slots[next&r.mask].Load()
+	e := r.slot(next).Load()
 	return e != nil && e.Seq >= next
 }
 

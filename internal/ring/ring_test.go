@@ -180,7 +180,7 @@ func TestSlowPublisherDoesNotOverwriteNewer(t *testing.T) {
 		pub(r, "fast", i) // 2..5; 5 shares a slot with 1
 	}
 	r.store(slow)
-	if got := r.slots[1&r.mask].Load(); got.Seq != size+1 {
+	if got := r.slot(1).Load(); got.Seq != size+1 {
 		t.Fatalf("slot of 1 and 5 holds seq %d after the slow store", got.Seq)
 	}
 	rd := newReader(r, 1)
@@ -421,7 +421,28 @@ func TestChunks(t *testing.T) {
 		}
 	}
 	// Consecutive sequences of one block share a chunk.
-	if a, b := r.slots[per].Load(), r.slots[per+1].Load(); uintptr(unsafe.Pointer(b))-uintptr(unsafe.Pointer(a)) != unsafe.Sizeof(*a) {
+	if a, b := r.slot(per).Load(), r.slot(per+1).Load(); uintptr(unsafe.Pointer(b))-uintptr(unsafe.Pointer(a)) != unsafe.Sizeof(*a) {
 		t.Errorf("entries %d and %d are not neighbours in a chunk", per, per+1)
+	}
+}
+
+// The hot words of a ring sit on cache lines of their own, and the slots
+// array of a ring of 1,024 fits the 8 KiB size class with its header.
+func TestLayout(t *testing.T) {
+	var r Ring[int]
+	head, waiters := unsafe.Offsetof(r.head), unsafe.Offsetof(r.waiters)
+	if head < CacheLineSize || waiters-head < CacheLineSize || unsafe.Offsetof(r.mask)-waiters < CacheLineSize {
+		t.Errorf("head at %d, waiters at %d, mask at %d: not a line apart", head, waiters, unsafe.Offsetof(r.mask))
+	}
+	var g Gate
+	if c := unsafe.Offsetof(g.cursor); c < CacheLineSize || unsafe.Offsetof(g.g)-c < CacheLineSize {
+		t.Errorf("gate cursor at %d, next field at %d", c, unsafe.Offsetof(g.g))
+	}
+	r.Init(1024)
+	if got := len(r.slots) * int(unsafe.Sizeof(r.last)); got+8 > 8192 {
+		t.Errorf("slots array of %d bytes plus its malloc header exceeds 8 KiB", got)
+	}
+	if r.Size() != 1024 {
+		t.Errorf("Size %d", r.Size())
 	}
 }
