@@ -228,7 +228,10 @@ func (b *browser) do(method, path string, in, out any) {
 	require.NoError(b.t, b.d.call(method, b.path+path, in, out), "%s's browser", b.name)
 }
 
-func (b *browser) open(url string) { b.t.Helper(); b.do("POST", "/url", map[string]string{"url": url}, nil) }
+func (b *browser) open(url string) {
+	b.t.Helper()
+	b.do("POST", "/url", map[string]string{"url": url}, nil)
+}
 
 // element finds the element the CSS selector picks.
 func (b *browser) element(css string) string {
@@ -248,7 +251,10 @@ func (b *browser) typeInto(css, text string) {
 	b.do("POST", el+"/value", map[string]string{"text": text}, nil)
 }
 
-func (b *browser) click(css string) { b.t.Helper(); b.do("POST", b.element(css)+"/click", map[string]any{}, nil) }
+func (b *browser) click(css string) {
+	b.t.Helper()
+	b.do("POST", b.element(css)+"/click", map[string]any{}, nil)
+}
 
 // text returns an element's rendered text.
 func (b *browser) text(css string) string {

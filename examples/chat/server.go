@@ -30,8 +30,8 @@ const (
 	cacheName  = "chat"
 	roomPrefix = "room/"
 
-	maxNameRunes = 32  // a person's name, in characters
-	maxRoomLen   = 64  // a room's name, in bytes
+	maxNameRunes = 32   // a person's name, in characters
+	maxRoomLen   = 64   // a room's name, in bytes
 	maxTokenBody = 1024 // bytes of a token request
 )
 
