@@ -55,8 +55,14 @@ func findBrowser(t *testing.T) (chromium, driver string) {
 		}
 		return ""
 	}
-	chromium = look(os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser")
-	driver = look(os.Getenv("CHROMEDRIVER"), "/usr/bin/chromedriver", "chromedriver")
+	chromium = look("/usr/bin/chromium", "chromium", "chromium-browser")
+	if p, ok := os.LookupEnv("CHROMIUM"); ok {
+		chromium = look(p)
+	}
+	driver = look("/usr/bin/chromedriver", "chromedriver")
+	if p, ok := os.LookupEnv("CHROMEDRIVER"); ok {
+		driver = look(p)
+	}
 	if chromium == "" || driver == "" {
 		msg := "the browser test needs Chromium and chromedriver: on Debian, apt-get install -y chromium chromium-driver " +
 			"(or set CHROMIUM and CHROMEDRIVER to their paths)"
