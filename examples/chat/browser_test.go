@@ -485,6 +485,16 @@ func TestBrowserRenewsExpiredToken(t *testing.T) {
 
 	wd := startWebDriver(t, chromium, driverPath)
 	ada := wd.newBrowsers("ada")[0]
+	// A room the server refuses: the page shows why, and stays on the form.
+	ada.open(url)
+	ada.typeInto("#name", "ada")
+	ada.typeInto("#room", "no spaces")
+	ada.click("#join-button")
+	ada.waitFor("the join error", func() bool {
+		return strings.Contains(ada.text("#join-error"), "room names are 1 to 64 characters of A-Z a-z 0-9 . _ -; ' ' is not one of them")
+	})
+	assert.Equal(t, "Not connected", ada.text("#status"))
+
 	ada.join(url, "renew")
 	ada.say("before the expiry")
 	ada.waitForLine("msg", "ada: before the expiry")

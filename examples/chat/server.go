@@ -174,7 +174,7 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		}},
 	})
 	if err != nil {
-		writeTopicsError(w, err) // ErrInvalidName for a room with characters topics refuses
+		writeTopicsError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -204,17 +204,22 @@ func checkName(name string) error {
 	return nil
 }
 
-// checkRoom refuses what would not be one path segment of the room's URLs.
-// The rest of the naming rules are the engine's: MintToken refuses a room
-// with other characters with ErrInvalidName.
+// checkRoom accepts 1 to maxRoomLen bytes of A-Z a-z 0-9 . _ -, except "."
+// and "..", which browsers would resolve away in the room's URLs. These are
+// the engine's naming rules for caches (topic names also allow / and :), so
+// "room/"+room is always a valid topic name, and one path segment.
 func checkRoom(room string) error {
-	switch {
-	case room == "":
+	const rule = "room names are 1 to 64 characters of A-Z a-z 0-9 . _ -"
+	if room == "" {
 		return errors.New("pick a room")
-	case len(room) > maxRoomLen:
-		return fmt.Errorf("room names are at most %d characters", maxRoomLen)
-	case strings.ContainsAny(room, "/:") || room == "." || room == "..":
-		return errors.New("room names may use A-Z a-z 0-9 . _ - only")
+	}
+	if len(room) > maxRoomLen || room == "." || room == ".." {
+		return errors.New(rule)
+	}
+	for _, c := range room {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%s; %q is not one of them", rule, c)
+		}
 	}
 	return nil
 }
