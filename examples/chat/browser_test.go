@@ -80,6 +80,7 @@ type webDriver struct {
 	url      string
 	client   *http.Client
 	chromium string
+	dir      string // for browser profiles
 }
 
 // startWebDriver starts chromedriver on a free port and stops it, and the
@@ -88,7 +89,10 @@ func startWebDriver(t *testing.T, chromium, path string) *webDriver {
 	t.Helper()
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 60 * time.Second}
 	t.Cleanup(client.CloseIdleConnections)
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "chromedriver.log"))
+	// Made before chromedriver starts, so removed after it and its
+	// browsers have gone: the log, and the browsers' profiles.
+	dir := t.TempDir()
+	logFile, err := os.Create(filepath.Join(dir, "chromedriver.log"))
 	require.NoError(t, err)
 	t.Cleanup(func() { logFile.Close() })
 
@@ -103,7 +107,7 @@ func startWebDriver(t *testing.T, chromium, path string) *webDriver {
 		require.NoError(t, cmd.Start())
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		wd := &webDriver{t: t, url: fmt.Sprintf("http://127.0.0.1:%d", port), client: client, chromium: chromium}
+		wd := &webDriver{t: t, url: fmt.Sprintf("http://127.0.0.1:%d", port), client: client, chromium: chromium, dir: dir}
 		t.Cleanup(func() {
 			// Ask it to quit, then make sure that it and every browser it
 			// started are gone.
@@ -206,7 +210,7 @@ func (d *webDriver) newBrowsers(names ...string) []*browser {
 			"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 			"--disable-background-networking", "--disable-component-update", "--disable-sync",
 			"--disable-dev-shm-usage", "--window-size=900,760",
-			"--user-data-dir=" + d.t.TempDir(),
+			"--user-data-dir=" + filepath.Join(d.dir, "profile-"+name),
 		}
 		caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
 			"browserName":        "chrome",
@@ -405,9 +409,11 @@ func publishDirect(t *testing.T, h http.Handler, name, room, text string) {
 	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
 }
 
-// Two people chat in one room; the server goes away and comes back on the
-// same address while a message is sent; both pages resume, get that
-// message once, and chat on.
+// Two people chat in one room. The HTTP server goes away and comes back on
+// the same address, with the same engine, while a message is sent: both
+// pages resume, get that message once, and chat on. Then the whole server
+// is replaced, as a new process would: the pages renew their tokens,
+// resume, and are told the room restarted.
 func TestBrowserChatSurvivesRestart(t *testing.T) {
 	chromium, driverPath := findBrowser(t)
 	start := time.Now()
@@ -446,25 +452,60 @@ func TestBrowserChatSurvivesRestart(t *testing.T) {
 	// The server comes back on the same address. The pages reconnect by
 	// themselves with Last-Event-ID, and the server resumes after it: the
 	// only way carol's message can reach them.
-	serveOn(t, h, listenAgain(t, addr))
+	second := serveOn(t, h, listenAgain(t, addr))
+	const resuming = "Reconnected; resuming after the last message received."
 	for _, b := range []*browser{ada, bob} {
 		b.waitForLine("msg", "carol: sent while the server was down")
 		b.waitForStatus("Connected as " + b.name)
 		assert.True(t, rec.has(fmt.Sprintf("stream %q in \"e2e\": resumed after", b.name)), rec)
-		assert.Contains(t, b.lines("notice"), "Reconnected; resuming after the last message received.")
+		assert.Equal(t, 1, count(b.lines("notice"), resuming))
 	}
-
 	bob.say("welcome back")
 	ada.waitForLine("msg", "bob: welcome back")
 	bob.waitForLine("msg", "bob: welcome back")
 
-	want := []string{"ada: hello from ada", "carol: sent while the server was down", "bob: welcome back"}
+	// Now a real restart: a new process has a new engine, with a new key
+	// and empty rooms. The pages' tokens get a 401 on reconnecting, so the
+	// pages fetch new ones and resume with ?last=, and learn that the room
+	// restarted when the next message comes.
+	require.NoError(t, second.Close())
+	srv.close()
+	_, h2, err := newServer(cfg)
+	require.NoError(t, err)
+	serveOn(t, h2, listenAgain(t, addr))
+	for _, b := range []*browser{ada, bob} {
+		b.waitFor("the second reconnection", func() bool { return count(b.lines("notice"), resuming) == 2 })
+	}
+	ada.say("after a real restart")
+	const restarted = "The room restarted while you were away: what was said meanwhile may be lost."
+	for _, b := range []*browser{ada, bob} {
+		b.waitForLine("msg", "ada: after a real restart")
+		assert.Equal(t, 1, count(b.lines("notice"), restarted), "%s's notices: %q", b.name, b.lines("notice"))
+	}
+
+	want := []string{
+		"ada: hello from ada",
+		"carol: sent while the server was down",
+		"bob: welcome back",
+		"ada: after a real restart",
+	}
 	for _, b := range []*browser{ada, bob} {
 		assert.Equal(t, want, b.lines("msg"), "%s's page: every message once, in order", b.name)
+		b.waitForStatus("Connected as " + b.name)
 	}
 	assert.Equal(t, "ada", ada.text("#messages li.msg.mine .from"), "ada's own message is marked as hers")
 	bob.screenshot("chat-bob.png")
 	t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+func count(lines []string, line string) int {
+	n := 0
+	for _, l := range lines {
+		if l == line {
+			n++
+		}
+	}
+	return n
 }
 
 // A page whose token expires gets a new one and resumes by itself.

@@ -209,7 +209,7 @@ func checkName(name string) error {
 // the engine's naming rules for caches (topic names also allow / and :), so
 // "room/"+room is always a valid topic name, and one path segment.
 func checkRoom(room string) error {
-	const rule = "room names are 1 to 64 characters of A-Z a-z 0-9 . _ -"
+	rule := fmt.Sprintf("room names are 1 to %d characters of A-Z a-z 0-9 . _ -", maxRoomLen)
 	if room == "" {
 		return errors.New("pick a room")
 	}
