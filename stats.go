@@ -107,7 +107,7 @@ type subStats struct {
 	d, m    uint64
 	flushAt uint64
 
-	start     uint64 // the first sequence wanted; fixed before the subscription is shared
+	start uint64 // the first sequence wanted; fixed before the subscription is shared
 
 	// prev and next link the open subscriptions of a topic; under
 	// topicStats.mu.
