@@ -105,8 +105,11 @@ func startWebDriver(t *testing.T, chromium, path string) *webDriver {
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its browsers too
 		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		exited := make(chan struct{}) // closed when it has exited
+		go func() {
+			cmd.Wait()
+			close(exited)
+		}()
 		wd := &webDriver{t: t, url: fmt.Sprintf("http://127.0.0.1:%d", port), client: client, chromium: chromium, dir: dir}
 		t.Cleanup(func() {
 			// Ask it to quit, then make sure that it and every browser it
@@ -126,14 +129,15 @@ func startWebDriver(t *testing.T, chromium, path string) *webDriver {
 			return wd
 		}
 		if attempt == 3 {
-			t.Fatalf("chromedriver did not start; see %s", logFile.Name())
+			log, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("chromedriver did not start; its log:\n%s", log)
 		}
 	}
 }
 
 // ready polls chromedriver's status until it is ready, it exits, or time
 // runs out.
-func (d *webDriver) ready(exited <-chan error) bool {
+func (d *webDriver) ready(exited <-chan struct{}) bool {
 	deadline := time.Now().Add(pageTimeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
