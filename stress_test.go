@@ -368,6 +368,10 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 func TestStressMemory(t *testing.T) {
 	cases := []struct{ ring, valueSize, items int }{
 		{1024, 1 << 10, sizes.memoryItems}, // the scenario of the README
+		// Small rings of large values: the ring's chunks of entries must not
+		// keep alive more payloads than the ring holds.
+		{8, 16 << 10, sizes.memoryItems / 10},
+		{1, 64 << 10, sizes.memoryItems / 50},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("ring %d of %d-byte values", tc.ring, tc.valueSize), func(t *testing.T) {
@@ -456,8 +460,10 @@ func stressMemory(t *testing.T, ring, valueSize, items int) {
 	runtime.KeepAlive(subs)
 }
 
-// liveHeap returns the bytes of live heap objects, after a full collection.
+// liveHeap returns the bytes of live heap objects, after full collections
+// (two: the first leaves sync.Pool's victim caches alive).
 func liveHeap() int64 {
+	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
