@@ -14,6 +14,6 @@ var sizes = stressSizes{
 	lappingEach:       100_000,
 	memoryItems:       200_000,
 	lifecycleSeeds:    500,
-	lifecycleOps:      200,
+	lifecycleOps:      400,
 	deadline:          20 * time.Minute,
 }

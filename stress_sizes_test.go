@@ -15,7 +15,7 @@ var sizes = stressSizes{
 	lappingPublishers: 4,
 	lappingEach:       3000,
 	memoryItems:       20_000,
-	lifecycleSeeds:    40,
-	lifecycleOps:      60,
+	lifecycleSeeds:    200,
+	lifecycleOps:      100,
 	deadline:          20 * time.Second,
 }
