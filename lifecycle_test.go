@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,15 +41,19 @@ func TestStressLifecycle(t *testing.T) {
 		first, last = *lifecycleSeed, *lifecycleSeed
 	}
 	start := time.Now()
-	var ops int
+	var sum lcStats
 	for seed := first; seed <= last; seed++ {
-		n, err := runLifecycle(seed, sizes.lifecycleOps)
+		st, err := runLifecycle(seed, sizes.lifecycleOps)
 		if err != nil {
 			t.Fatalf("seed %d failed: %v\n\nreplay with: go test -run 'TestStressLifecycle$' -seed=%d .", seed, err, seed)
 		}
-		ops += n
+		sum.ops += st.ops
+		sum.succeeded += st.succeeded
+		sum.refused += st.refused
+		sum.received += st.received
 	}
-	t.Logf("seeds %d..%d: %d operations in %v", first, last, ops, time.Since(start).Round(time.Millisecond))
+	t.Logf("seeds %d..%d in %v: %d operations drawn; %d calls succeeded, %d refused as documented; %d items received",
+		first, last, time.Since(start).Round(time.Millisecond), sum.ops, sum.succeeded, sum.refused, sum.received)
 }
 
 const (
@@ -62,6 +68,10 @@ type lifecycle struct {
 	e      *topics.Engine
 	caches []string
 	topics []string
+
+	// What the run did, for the log: calls that succeeded, calls refused
+	// (as documented), items received.
+	succeeded, refused, received atomic.Int64
 
 	mu       sync.Mutex
 	subs     []*lcSub             // every subscription, for Close from any worker
@@ -89,9 +99,13 @@ type lcSub struct {
 	cancel context.CancelFunc // cancels its Subscribe context; nil if none
 }
 
-// runLifecycle runs one seed and returns the number of operations and what
-// went wrong.
-func runLifecycle(seed uint64, opsPerWorker int) (int, error) {
+// lcStats sums what the seeds did.
+type lcStats struct {
+	ops, succeeded, refused, received int64
+}
+
+// runLifecycle runs one seed and returns what it did and what went wrong.
+func runLifecycle(seed uint64, opsPerWorker int) (lcStats, error) {
 	leakBaseline := goleak.IgnoreCurrent()
 	rng := rand.New(rand.NewPCG(seed, 0))
 	var opts []topics.Option
@@ -138,7 +152,7 @@ func runLifecycle(seed uint64, opsPerWorker int) (int, error) {
 		select {
 		case <-done:
 		case <-time.After(lcSeedLimit):
-			return 0, lc.result(traces)
+			return lcStats{}, lc.result(traces)
 		}
 	}
 
@@ -155,7 +169,7 @@ func runLifecycle(seed uint64, opsPerWorker int) (int, error) {
 	if err := goleak.Find(leakBaseline); err != nil {
 		lc.fail("leaked goroutines: %v", err)
 	}
-	return workers * opsPerWorker, lc.result(traces)
+	return lcStats{int64(workers * opsPerWorker), lc.succeeded.Load(), lc.refused.Load(), lc.received.Load()}, lc.result(traces)
 }
 
 func (lc *lifecycle) cancelAll() {
@@ -298,29 +312,53 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 			lc.fail("worker %d: %s: unexpected error %v", w, op, err)
 			return false
 		}
-		return err == nil
+		if err != nil {
+			lc.refused.Add(1)
+			return false
+		}
+		lc.succeeded.Add(1)
+		return true
 	}
-	// handle returns a cache this worker knows (perhaps closed or deleted
-	// meanwhile), or nil.
+	// handle returns a cache of that name: the one this worker used last
+	// (perhaps closed or deleted meanwhile) or, if that one was found
+	// closed, the engine's current one, created if need be. It returns nil
+	// if there is none (the engine is closed).
 	handle := func(name string) *topics.Cache {
 		if c := handles[name]; c != nil {
 			return c
 		}
 		c, err := lc.e.Cache(name)
-		if check("Engine.Cache "+name, err, topics.ErrCacheNotFound, topics.ErrClosed) {
+		if errors.Is(err, topics.ErrCacheNotFound) {
+			c, err = lc.e.CreateCache(name)
+			if errors.Is(err, topics.ErrCacheExists) { // created meanwhile
+				c, err = lc.e.Cache(name)
+			}
+		}
+		if check("Engine.Cache/CreateCache "+name, err, topics.ErrCacheNotFound, topics.ErrCacheExists, topics.ErrClosed) {
 			handles[name] = c
 		}
 		return c
 	}
+	// stale forgets the worker's handle on a cache once a call on it says
+	// it is closed.
+	stale := func(name string, err error) {
+		if errors.Is(err, topics.ErrClosed) {
+			delete(handles, name)
+		}
+	}
 	// Errors any Value publish or subscribe may meet in this scenario.
 	usageErrs := []error{topics.ErrClosed, topics.ErrTopicType, topics.ErrLimitExceeded, context.Canceled}
 
-	for range ops {
+	for i := range ops {
+		late := i >= ops*9/10 // the engine may close only in the last tenth
 		// Draw the same random numbers whatever happens, so that a seed
 		// makes the same choices when it is replayed.
 		op, a, b := rng.IntN(100), rng.Uint64(), rng.Uint64()
 		cacheName := lc.caches[a%uint64(len(lc.caches))]
 		topic := lc.topics[b%uint64(len(lc.topics))]
+		// Operations go to subscriptions not yet seen to end (the ended
+		// ones stay in lc.subs for the final check).
+		own = slices.DeleteFunc(own, func(s *lcSub) bool { return s.ended != nil })
 		var sub *lcSub
 		if len(own) > 0 {
 			sub = own[int(a>>8)%len(own)]
@@ -350,7 +388,9 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 				ctx = cancelled()
 			}
 			tr.add("Publish %s/%s", cacheName, topic)
-			check("Publish", c.PublishString(ctx, topic, fmt.Sprint(a)), usageErrs...)
+			err := c.PublishString(ctx, topic, fmt.Sprint(a))
+			check("Publish", err, usageErrs...)
+			stale(cacheName, err)
 		case op < 45:
 			c := handle(cacheName)
 			if c == nil {
@@ -374,6 +414,7 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 			}
 			tr.add("Subscribe %s/%s", cacheName, topic)
 			s, err := c.Subscribe(ctx, topic, subOpts...)
+			stale(cacheName, err)
 			if !check("Subscribe", err, topics.ErrClosed, topics.ErrTopicType, topics.ErrLimitExceeded, context.Canceled) {
 				if cancel != nil {
 					cancel()
@@ -480,7 +521,7 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 				how, end = "Cache.Close", sub.cache.Close
 			case b%4 == 2 && sub.cancel != nil:
 				how, end = "cancel", func() error { sub.cancel(); return nil }
-			case b%4 == 3 && a%16 == 0:
+			case b%4 == 3 && late && a%4 == 0:
 				how, end = "Engine.Close", lc.e.Close
 			}
 			tr.add("Next until %s %s", how, sub.topic)
@@ -553,6 +594,7 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 			}
 			tr.add("TopicOf[int] %s/%s", cacheName, topic)
 			h, err := topics.TopicOf[int](c, topic)
+			stale(cacheName, err)
 			if !check("TopicOf", err, topics.ErrTopicType, topics.ErrClosed) {
 				continue
 			}
@@ -575,8 +617,8 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 				}
 			}
 		default:
-			if a%4 != 0 {
-				continue // Engine.Close is rarer still
+			if !late || a%4 != 0 {
+				continue
 			}
 			tr.add("Engine.Close")
 			check("Engine.Close", lc.e.Close())
@@ -621,4 +663,5 @@ func (lc *lifecycle) item(w int, s *lcSub, it topics.Item[topics.Value]) {
 		lc.fail("worker %d: sequence %d with Missed %d", w, it.Sequence, it.Missed)
 	}
 	s.prev, s.page = it.Sequence, it.Page
+	lc.received.Add(1)
 }
