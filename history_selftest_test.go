@@ -191,6 +191,9 @@ func TestHistoryCheckerFindsViolations(t *testing.T) {
 		{"a truncated item", violTorn, func(h *history) {
 			h.Subs[0].Items[3].Value = h.Subs[0].Items[3].Value[:10]
 		}},
+		{"an item delivered after Close", violAfterClose, func(h *history) {
+			h.Subs[1].CloseCall = 41 // B's last item came at 42
+		}},
 		{"the page changes", violPage, func(h *history) {
 			h.Subs[1].Items[0].Page = 43
 		}},

@@ -99,6 +99,7 @@ type subHistory struct {
 	Name                 string // for messages
 	Topic                string
 	OpenCall, OpenReturn uint64 // ticks around Subscribe
+	CloseCall            uint64 // tick just before Close was called; 0 if never
 	Items                []recvEvent
 
 	// What the scenario guarantees, for the checker to verify.
@@ -121,6 +122,7 @@ const (
 	violPhantom        = "phantom item"
 	violFailedDeliver  = "failed publish delivered"
 	violCausality      = "delivered before published"
+	violAfterClose     = "delivered after Close"
 	violPage           = "page changed"
 	violNeverClaimed   = "sequence never claimed"
 	violDuplicate      = "duplicate"
@@ -266,6 +268,9 @@ func (h *history) check() *report {
 				if p != nil && it.Tick <= p.Call {
 					r.add(violCausality, "%s: received at tick %d, publish %v called at %d", where, it.Tick, key, p.Call)
 				}
+			}
+			if s.CloseCall != 0 && it.Tick > s.CloseCall {
+				r.add(violAfterClose, "%s: received at tick %d, Close was called at %d", where, it.Tick, s.CloseCall)
 			}
 			if !ts.pageSeen {
 				ts.page, ts.pageSeen = it.Page, true
@@ -530,6 +535,14 @@ func (s *subRecorder) next(ctx context.Context) (topics.Item[topics.Value], erro
 	tick := s.r.tick()
 	s.h.Items = append(s.h.Items, recvEvent{Seq: it.Sequence, Page: it.Page, Missed: it.Missed, Tick: tick, Value: it.Value.Bytes()})
 	return it, nil
+}
+
+// close closes the subscription and records when it first did.
+func (s *subRecorder) close() {
+	if s.h.CloseCall == 0 {
+		s.h.CloseCall = s.r.tick()
+	}
+	s.sub.Close()
 }
 
 // readUntil reads until it has received sequence last (or one after it).

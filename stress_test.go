@@ -107,7 +107,7 @@ func TestStressNoLoss(t *testing.T) {
 
 	var readers group
 	read := func(s *subRecorder) error {
-		defer s.sub.Close()
+		defer s.close()
 		return s.readUntil(ctx, uint64(total))
 	}
 	for i := range subscribers / 2 {
@@ -231,14 +231,14 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 	for i := range 2 {
 		s := subscribe(fmt.Sprintf("fast-%d", i), false, true)
 		readers.go_(func() error {
-			defer s.sub.Close()
+			defer s.close()
 			return s.readUntil(ctx, uint64(total))
 		})
 	}
 	// A reader that does some work for each item.
 	slow := subscribe("slow", false, true)
 	readers.go_(func() error {
-		defer slow.sub.Close()
+		defer slow.close()
 		for {
 			it, err := slow.next(ctx)
 			if err != nil {
@@ -257,7 +257,7 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 	// find the newest ring items and be told it missed all the others.
 	stalled := subscribe("stalled", false, true)
 	readers.go_(func() error {
-		defer stalled.sub.Close()
+		defer stalled.close()
 		select {
 		case <-published:
 		case <-ctx.Done():
@@ -268,12 +268,17 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 	// A reader that leaves early.
 	quitter := subscribe("quitter", false, false)
 	readers.go_(func() error {
-		defer quitter.sub.Close()
+		defer quitter.close()
 		for range 100 {
 			it, err := quitter.next(ctx)
 			if err != nil || it.Sequence == uint64(total) {
 				return err
 			}
+		}
+		// Once closed, it receives nothing more (the checker would see it).
+		quitter.close()
+		if _, err := quitter.next(ctx); !errors.Is(err, topics.ErrClosed) {
+			return fmt.Errorf("quitter: Next after Close returned %v", err)
 		}
 		return nil
 	})
@@ -289,14 +294,14 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 		if err != nil {
 			return err
 		}
-		defer s.sub.Close()
+		defer s.close()
 		return s.readUntil(ctx, uint64(total))
 	})
 	// The keeper, which the publishers wait for when paced.
 	if paced {
 		keeper := subscribe("keeper", true, true)
 		readers.go_(func() error {
-			defer keeper.sub.Close()
+			defer keeper.close()
 			for {
 				it, err := keeper.next(ctx)
 				if err != nil {
