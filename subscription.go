@@ -237,8 +237,14 @@ func (s *Subscription[T]) alsoOnDetach(release func()) {
 	}
 }
 
-// finish ends the subscription with e, unless it has ended already.
+// finish ends the subscription with e, unless it has ended already. The
+// first end is the one Next reports from then on: if the cache has ended
+// (closed, deleted), that end stays the reason, even if Close or the
+// Subscribe context comes later.
 func (s *Subscription[T]) finish(e *endError) {
+	if ce := s.topic.cache.end.Load(); ce != nil {
+		e = ce
+	}
 	if !s.end.CompareAndSwap(nil, e) {
 		return
 	}

@@ -77,9 +77,16 @@
 // chunk and installs it with a CAS in a small table (a loser of that race uses
 // the winner's chunk). A publisher so late that its block's place in the
 // table was already taken by a newer block allocates a lone entry; it is
-// about to be lapped anyway. A chunk stays alive while any of its entries is
-// in the ring, so a ring keeps at most one chunk's worth of entries (and their
-// payloads) beyond its size.
+// about to be lapped anyway.
+//
+// A chunk stays alive while any of its entries is in the ring or its block is
+// in the table. The table holds the newest blocks, so as long as the blocks it
+// can hold span no more than the ring's size, they all lie within the newest
+// Size sequences, and a ring keeps at most one chunk's worth of entries (and
+// their payloads) beyond its size: the part of the oldest chunk that the ring
+// has already overwritten. Small rings therefore get shorter chunks and a
+// smaller table (Init): with 32-entry chunks and four of them in the table, a
+// ring of size 1 would keep 128 payloads alive instead of one.
 //
 // # The waiter stack
 //
@@ -186,10 +193,13 @@ func (r *Ring[T]) Init(size int) {
 	}
 	r.mask = uint64(size - 1)
 	r.slots = make([]atomic.Pointer[Entry[T]], size-1)
+	// The table's blocks must span at most size sequences (see "Allocation"
+	// in the package doc): inFlight*n <= size, with both powers of two.
+	inFlight := min(chunksInFlight, size)
 	n := chunkBytes / max(1, int(unsafe.Sizeof(Entry[T]{})))
-	n = min(max(n, 1), maxChunkLen)
+	n = min(max(n, 1), maxChunkLen, size/inFlight)
 	r.chunkShift = uint(bits.Len(uint(n)) - 1) // n rounded down to a power of two
-	r.chunkMask = chunksInFlight - 1
+	r.chunkMask = uint64(inFlight - 1)
 }
 
 // ValidSize reports whether size is a power of two between 1 and MaxSize.
