@@ -113,7 +113,7 @@ func startAt[T any](t *topic[T], cfg subscribeConfig, head uint64) uint64 {
 // (see the package doc for every way it can), and ctx.Err() if ctx is done
 // first; the subscription then stays open. While an item is ready, Next
 // neither blocks nor allocates.
-func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
+func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 	r := &s.topic.ring
 	for {
 		if err := s.ended(); err != nil {
@@ -128,7 +128,8 @@ func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
 		}
 		if e := r.Read(s.next); e != nil {
 			s.noteLoss(e)
-			return s.deliver(e), nil
+			s.deliver(&it, e)
+			return it, nil
 		}
 		// Nothing to read: park, then look once more (the ring's handshake
 		// makes sure a publish or close after this look wakes us).
@@ -138,7 +139,8 @@ func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
 		}
 		if e := r.Read(s.next); e != nil {
 			s.noteLoss(e)
-			return s.deliver(e), nil
+			s.deliver(&it, e)
+			return it, nil
 		}
 		select {
 		case <-s.waiter.C():
@@ -147,15 +149,18 @@ func (s *Subscription[T]) Next(ctx context.Context) (Item[T], error) {
 	}
 }
 
-func (s *Subscription[T]) deliver(e *ring.Entry[T]) Item[T] {
-	it := Item[T]{
-		Topic:     s.topic.name,
-		Sequence:  e.Seq,
-		Page:      s.topic.page,
-		Publisher: e.Publisher,
-		Missed:    e.Seq - s.next,
-		Value:     e.Value,
-	}
+// deliver fills it with entry e and moves the cursor past e. It writes into
+// the caller's Item rather than returning one: returning a struct of nine
+// words makes the compiler spill it and copy it again in wider moves, which
+// stalls on store forwarding and cost about a third of a delivery.
+func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T]) {
+	// Field by field: a composite literal is built on the stack and copied.
+	it.Topic = s.topic.name
+	it.Sequence = e.Seq
+	it.Page = s.topic.page
+	it.Publisher = e.Publisher
+	it.Missed = e.Seq - s.next
+	it.Value = e.Value
 	s.next = e.Seq + 1
 	s.hot.d++
 	if s.gate != nil {
@@ -164,7 +169,6 @@ func (s *Subscription[T]) deliver(e *ring.Entry[T]) Item[T] {
 	if s.hot.d%statsEvery == 0 || s.hot.dirty || !s.topic.ring.Ready(s.next) {
 		s.stats.flush()
 	}
-	return it
 }
 
 // ended returns the error that ended the subscription, or nil.
