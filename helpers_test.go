@@ -91,19 +91,23 @@ func requirePending[T any](t testing.TB, ch <-chan result[T]) {
 	}
 }
 
-// parkedNexts counts the goroutines blocked inside Subscription.Next.
-func parkedNexts() int {
-	buf := make([]byte, 1<<16)
+// goroutines returns the stacks of every goroutine: for reports of a hang,
+// and for tests that look at what goroutines are blocked in.
+func goroutines() string {
+	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			buf = buf[:n]
-			break
+			return string(buf[:n])
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// parkedNexts counts the goroutines blocked inside Subscription.Next.
+func parkedNexts() int {
 	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range strings.Split(goroutines(), "\n\n") {
 		header, body, _ := strings.Cut(g, "\n")
 		if !strings.Contains(header, "[select") && !strings.Contains(header, "[chan receive") {
 			continue

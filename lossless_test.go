@@ -18,10 +18,8 @@ import (
 // waitingPublishers counts goroutines whose Publish waits for a lossless
 // subscription.
 func waitingPublishers() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range strings.Split(goroutines(), "\n\n") {
 		if strings.Contains(g, "[select") && strings.Contains(g, ").claimGated(") {
 			n++
 		}

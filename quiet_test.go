@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"runtime"
 	"runtime/metrics"
 	"strings"
 	"sync"
@@ -43,22 +42,14 @@ func (c countingCtx) Done() <-chan struct{} {
 // runtime.NumGoroutine it does not count goroutines of other tests that are
 // still winding down.
 func bubbleGoroutines(t *testing.T) int {
-	buf := make([]byte, 16<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
+	buf := goroutines()
 	// The calling goroutine comes first. The bubble closes the header's
 	// bracket, unless goroutine labels (GODEBUG=tracebacklabels=1) follow.
-	header, _, _ := strings.Cut(string(buf), "\n")
+	header, _, _ := strings.Cut(buf, "\n")
 	m := bubbleHeader.FindStringSubmatch(header)
 	require.NotNil(t, m, "not in a synctest bubble: %s", header)
 	mark := "synctest bubble " + m[1]
-	return strings.Count(string(buf), mark+"]:\n") + strings.Count(string(buf), mark+" labels:")
+	return strings.Count(buf, mark+"]:\n") + strings.Count(buf, mark+" labels:")
 }
 
 var bubbleHeader = regexp.MustCompile(`synctest bubble (\d+)[] ]`)

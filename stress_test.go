@@ -465,14 +465,3 @@ func stressMemory(t *testing.T, ring, valueSize, items int) {
 	runtime.KeepAlive(subs)
 }
 
-// goroutines returns the stacks of every goroutine, for a report of a hang.
-func goroutines() string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return string(buf[:n])
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
