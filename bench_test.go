@@ -13,6 +13,8 @@ package topics_test
 //	BenchmarkFanout    ns/delivery  elapsed time / items actually delivered
 //	                   missed/op    items missed per publish, all subscribers
 //	                   allocs/delivery
+//	BenchmarkLosslessFanout  the same, for subscribers that lose nothing,
+//	                   with the default ring and with a small one
 //	BenchmarkWakeup    p50-ns, p99-ns  publish → parked subscriber has it
 //	BenchmarkMemory    B/subscription, B/topic  live heap after GC / count
 //
@@ -23,6 +25,14 @@ package topics_test
 //	channels        the baseline below with the same []byte (copied once)
 //	channels-typed  the baseline with the struct
 //	chan-handoff    an unbuffered channel between two goroutines (wake-up only)
+//
+// and, in BenchmarkLosslessFanout only, with the ring (buffer) size in the
+// name of the enclosing benchmark, ring=N:
+//
+//	topics-lossless          topics, subscriptions made with Lossless()
+//	topics-lossless-typed    topics-typed, the same
+//	channels-blocking        the baseline with a blocking send and N-item buffers
+//	channels-blocking-typed  the same with the struct
 
 import (
 	"context"
@@ -46,22 +56,55 @@ const benchTopic = "bench"
 
 var (
 	specTopics = benchkit.Spec{Name: "topics", New: func(tb testing.TB) benchkit.System {
-		return newTopicsSystem(tb)
+		return newTopicsSystem(tb, topicsConfig{})
 	}}
 	specTopicsTyped = benchkit.Spec{Name: "topics-typed", New: func(tb testing.TB) benchkit.System {
-		return newTopicsTypedSystem(tb)
+		return newTopicsTypedSystem(tb, topicsConfig{})
 	}}
 	specChannels = benchkit.Spec{Name: "channels", New: func(testing.TB) benchkit.System {
-		return newChanFanout(func() []byte { return append([]byte(nil), benchkit.Payload...) })
+		return newChanFanout(copyPayload, chanBuffer, false)
 	}}
 	specChannelsTyped = benchkit.Spec{Name: "channels-typed", New: func(testing.TB) benchkit.System {
-		var seq uint64
-		return newChanFanout(func() tick { seq++; return tick{Seq: seq, Price: 1.5} })
+		return newChanFanout(newTicker(), chanBuffer, false)
 	}}
 	specHandoff = benchkit.Spec{Name: "chan-handoff", New: func(testing.TB) benchkit.System {
 		return newHandoff()
 	}}
 )
+
+func copyPayload() []byte { return append([]byte(nil), benchkit.Payload...) }
+
+// newTicker returns a function that makes the typed payload of each publish.
+func newTicker() func() tick {
+	var seq uint64
+	return func() tick { seq++; return tick{Seq: seq, Price: 1.5} }
+}
+
+// losslessSpecs returns the systems of the lossless fan-out with a ring (for
+// the channels, a buffer) of ring items: topics with Lossless subscriptions,
+// and the channel baseline with a blocking send instead of a dropping one.
+func losslessSpecs(ring int) []benchkit.Spec {
+	lossless := topicsConfig{ring: ring, lossless: true}
+	return []benchkit.Spec{
+		{Name: "topics-lossless", Lossless: true, New: func(tb testing.TB) benchkit.System {
+			return newTopicsSystem(tb, lossless)
+		}},
+		{Name: "topics-lossless-typed", Lossless: true, New: func(tb testing.TB) benchkit.System {
+			return newTopicsTypedSystem(tb, lossless)
+		}},
+		{Name: "channels-blocking", Lossless: true, New: func(testing.TB) benchkit.System {
+			return newChanFanout(copyPayload, ring, true)
+		}},
+		{Name: "channels-blocking-typed", Lossless: true, New: func(testing.TB) benchkit.System {
+			return newChanFanout(newTicker(), ring, true)
+		}},
+	}
+}
+
+// losslessRings are the ring sizes of the lossless fan-out: the default,
+// which the harness never fills, and one small enough that publishers wait
+// for the slowest subscriber all the time.
+var losslessRings = []int{topics.DefaultRingSize, benchkit.SmallRing}
 
 // TestBenchSystems checks that the systems the benchmarks measure deliver
 // every item, so that a benchmark never times a system that lost its way.
@@ -71,6 +114,11 @@ func TestBenchSystems(t *testing.T) {
 	}
 	// The hand-off is one channel: each item reaches one subscriber.
 	t.Run(specHandoff.Name, func(t *testing.T) { benchkit.Check(t, specHandoff, 1) })
+	for _, ring := range losslessRings {
+		for _, spec := range losslessSpecs(ring) {
+			t.Run(benchkit.Name("ring", ring)+"/"+spec.Name, func(t *testing.T) { benchkit.Check(t, spec, 3) })
+		}
+	}
 }
 
 func BenchmarkPublish(b *testing.B) {
@@ -98,6 +146,26 @@ func BenchmarkFanout(b *testing.B) {
 		b.Run(benchkit.Name("subs", n), func(b *testing.B) {
 			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specChannelsTyped} {
 				b.Run(spec.Name, func(b *testing.B) { benchkit.Fanout(b, spec, n) })
+			}
+		})
+	}
+}
+
+// BenchmarkLosslessFanout is BenchmarkFanout for subscribers that lose
+// nothing: topics with Lossless subscriptions and the channel baseline with
+// a blocking send, named ring=N/subs=M/system. With the default ring the
+// harness never lets the publisher get a ring ahead, so nobody waits; with
+// ring=64 (benchkit.SmallRing) the publisher waits for the slowest
+// subscriber all the time. A missed item fails the benchmark.
+func BenchmarkLosslessFanout(b *testing.B) {
+	for _, ring := range losslessRings {
+		b.Run(benchkit.Name("ring", ring), func(b *testing.B) {
+			for _, n := range []int{1, 10, 100} {
+				b.Run(benchkit.Name("subs", n), func(b *testing.B) {
+					for _, spec := range losslessSpecs(ring) {
+						b.Run(spec.Name, func(b *testing.B) { benchkit.Fanout(b, spec, n) })
+					}
+				})
 			}
 		})
 	}
@@ -137,7 +205,7 @@ func BenchmarkMemory(b *testing.B) {
 	b.Run("subscription/channels", func(b *testing.B) {
 		// The baseline's subscriber: a 1,024-slot channel of []byte.
 		measureHeap(b, count, "B/subscription", func(*topics.Cache) func(int) any {
-			f := newChanFanout(func() []byte { return nil })
+			f := newChanFanout(func() []byte { return nil }, chanBuffer, false)
 			return func(int) any { f.Stall(); return nil }
 		})
 	})
@@ -222,19 +290,41 @@ func must[T any](v T, err error) T {
 	return v
 }
 
+// topicsConfig says how a topics system is set up.
+type topicsConfig struct {
+	ring     int  // WithRingSize; 0 for the default
+	lossless bool // subscribe with Lossless()
+}
+
+func (cfg topicsConfig) newCache(tb testing.TB) *topics.Cache {
+	var opts []topics.Option
+	if cfg.ring != 0 {
+		opts = append(opts, topics.WithRingSize(cfg.ring))
+	}
+	c, err := topics.NewCache("bench", opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func (cfg topicsConfig) subscribeOptions() []topics.SubscribeOption {
+	if cfg.lossless {
+		return []topics.SubscribeOption{topics.Lossless()}
+	}
+	return nil
+}
+
 // topicsSystem is a Cache with one topic, published with Cache.Publish.
 type topicsSystem struct {
 	tb    testing.TB
 	cache *topics.Cache
+	opts  []topics.SubscribeOption
 	wg    sync.WaitGroup
 }
 
-func newTopicsSystem(tb testing.TB) *topicsSystem {
-	c, err := topics.NewCache("bench")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &topicsSystem{tb: tb, cache: c}
+func newTopicsSystem(tb testing.TB, cfg topicsConfig) *topicsSystem {
+	return &topicsSystem{tb: tb, cache: cfg.newCache(tb), opts: cfg.subscribeOptions()}
 }
 
 func (s *topicsSystem) Publish() {
@@ -244,7 +334,7 @@ func (s *topicsSystem) Publish() {
 }
 
 func (s *topicsSystem) Drain(sink *benchkit.Sink) {
-	sub, err := s.cache.Subscribe(context.Background(), benchTopic)
+	sub, err := s.cache.Subscribe(context.Background(), benchTopic, s.opts...)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
@@ -252,7 +342,7 @@ func (s *topicsSystem) Drain(sink *benchkit.Sink) {
 }
 
 func (s *topicsSystem) Stall() {
-	if _, err := s.cache.Subscribe(context.Background(), benchTopic); err != nil {
+	if _, err := s.cache.Subscribe(context.Background(), benchTopic, s.opts...); err != nil {
 		s.tb.Fatal(err)
 	}
 }
@@ -279,20 +369,18 @@ type topicsTypedSystem struct {
 	tb    testing.TB
 	cache *topics.Cache
 	topic *topics.Topic[tick]
+	opts  []topics.SubscribeOption
 	seq   uint64
 	wg    sync.WaitGroup
 }
 
-func newTopicsTypedSystem(tb testing.TB) *topicsTypedSystem {
-	c, err := topics.NewCache("bench")
-	if err != nil {
-		tb.Fatal(err)
-	}
+func newTopicsTypedSystem(tb testing.TB, cfg topicsConfig) *topicsTypedSystem {
+	c := cfg.newCache(tb)
 	h, err := topics.TopicOf[tick](c, benchTopic)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &topicsTypedSystem{tb: tb, cache: c, topic: h}
+	return &topicsTypedSystem{tb: tb, cache: c, topic: h, opts: cfg.subscribeOptions()}
 }
 
 func (s *topicsTypedSystem) Publish() {
@@ -303,7 +391,7 @@ func (s *topicsTypedSystem) Publish() {
 }
 
 func (s *topicsTypedSystem) Drain(sink *benchkit.Sink) {
-	sub, err := s.topic.Subscribe(context.Background())
+	sub, err := s.topic.Subscribe(context.Background(), s.opts...)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
@@ -311,7 +399,7 @@ func (s *topicsTypedSystem) Drain(sink *benchkit.Sink) {
 }
 
 func (s *topicsTypedSystem) Stall() {
-	if _, err := s.topic.Subscribe(context.Background()); err != nil {
+	if _, err := s.topic.Subscribe(context.Background(), s.opts...); err != nil {
 		s.tb.Fatal(err)
 	}
 }
@@ -328,10 +416,16 @@ func (s *topicsTypedSystem) Close() {
 // non-blocking send, dropping it for a subscriber whose buffer is full. The
 // subscriber list is an immutable slice behind an atomic pointer, so a
 // publish takes no lock: the baseline is as lean as a channel fan-out gets.
+//
+// The blocking variant, the baseline of the lossless fan-out, sends to each
+// subscriber in turn and waits while that one's buffer is full, as a
+// channel broker that never drops does.
 type chanFanout[T any] struct {
-	value func() T
-	subs  atomic.Pointer[[]chanSub[T]]
-	wg    sync.WaitGroup
+	value  func() T
+	buffer int  // items per subscriber's channel
+	block  bool // wait for room rather than drop
+	subs   atomic.Pointer[[]chanSub[T]]
+	wg     sync.WaitGroup
 }
 
 type chanSub[T any] struct {
@@ -341,14 +435,20 @@ type chanSub[T any] struct {
 
 const chanBuffer = topics.DefaultRingSize
 
-func newChanFanout[T any](value func() T) *chanFanout[T] {
-	f := &chanFanout[T]{value: value}
+func newChanFanout[T any](value func() T, buffer int, block bool) *chanFanout[T] {
+	f := &chanFanout[T]{value: value, buffer: buffer, block: block}
 	f.subs.Store(new([]chanSub[T]))
 	return f
 }
 
 func (f *chanFanout[T]) Publish() {
 	v := f.value()
+	if f.block {
+		for _, s := range *f.subs.Load() {
+			s.ch <- v
+		}
+		return
+	}
 	for _, s := range *f.subs.Load() {
 		select {
 		case s.ch <- v:
@@ -368,7 +468,7 @@ func (f *chanFanout[T]) add(s chanSub[T]) {
 }
 
 func (f *chanFanout[T]) Drain(sink *benchkit.Sink) {
-	ch := make(chan T, chanBuffer)
+	ch := make(chan T, f.buffer)
 	f.add(chanSub[T]{ch: ch, sink: sink})
 	f.wg.Go(func() {
 		for range ch {
@@ -377,7 +477,7 @@ func (f *chanFanout[T]) Drain(sink *benchkit.Sink) {
 	})
 }
 
-func (f *chanFanout[T]) Stall() { f.add(chanSub[T]{ch: make(chan T, chanBuffer)}) }
+func (f *chanFanout[T]) Stall() { f.add(chanSub[T]{ch: make(chan T, f.buffer)}) }
 
 func (f *chanFanout[T]) Close() {
 	for _, s := range *f.subs.Swap(new([]chanSub[T])) {

@@ -70,6 +70,11 @@ type Spec struct {
 	// timer stopped, so that a long run does not exhaust memory. Zero means
 	// never.
 	RebuildEvery int
+	// Lossless says that the system never loses an item: it blocks the
+	// publisher, or buffers, rather than drop. The fan-out scenario then
+	// fails the benchmark if any subscriber missed an item or had one
+	// dropped, because that is a bug in the system, not a figure to report.
+	Lossless bool
 }
 
 // Batch and Window shape the steady stream of the fan-out scenario: the
@@ -83,6 +88,12 @@ const (
 	Batch  = 128
 	Window = 2
 )
+
+// SmallRing is the ring (or buffer) size of the lossless fan-out runs that
+// make publishers wait: a quarter of Batch*Window, so the publisher fills a
+// lossless subscriber's ring well before the harness would hold it back, and
+// from then on publishes only as fast as the slowest subscriber reads.
+const SmallRing = 64
 
 // stuckAfter is how long the fan-out scenario waits for the slowest
 // subscriber before it fails: a bound for failure, never a delay.
@@ -261,7 +272,8 @@ func Publish(b *testing.B, spec Spec, draining, stalled int) {
 //   - ns/delivery: elapsed time / items actually delivered, summed over the
 //     subscribers (a missed item is never counted as delivered);
 //   - missed/op: items missed or dropped per publish, summed over the
-//     subscribers (0 is expected);
+//     subscribers (0 is expected; for a Lossless spec anything else fails
+//     the benchmark);
 //   - allocs/delivery: heap allocations in the whole process during the
 //     run / items delivered.
 func Fanout(b *testing.B, spec Spec, subs int) {
@@ -291,6 +303,10 @@ func Fanout(b *testing.B, spec Spec, subs int) {
 	}
 	if delivered == 0 {
 		b.Fatalf("no item delivered to %d subscribers", subs)
+	}
+	if spec.Lossless && missed > 0 {
+		b.Fatalf("%s is lossless, yet its %d subscribers missed %d of %d items (%d delivered): a bug in the system",
+			spec.Name, subs, missed, uint64(subs)*uint64(b.N), delivered)
 	}
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(delivered), "ns/delivery")
 	b.ReportMetric(float64(missed)/float64(b.N), "missed/op")

@@ -3,6 +3,7 @@ package peerbench
 import (
 	"testing"
 
+	"github.com/ringbus/topics"
 	"github.com/ringbus/topics/internal/benchkit"
 )
 
@@ -13,6 +14,22 @@ func TestPeers(t *testing.T) {
 		t.Run(p.Name, func(t *testing.T) { benchkit.Check(t, p.Spec, 3) })
 	}
 }
+
+// TestLosslessPeers checks that every system of the lossless comparison
+// delivers every item to several subscribers, none missed or dropped, with
+// each ring size the benchmark uses.
+func TestLosslessPeers(t *testing.T) {
+	for _, ring := range losslessRings {
+		for _, p := range LosslessPeers(ring) {
+			t.Run(benchkit.Name("ring", ring)+"/"+p.Name, func(t *testing.T) { benchkit.Check(t, p.Spec, 3) })
+		}
+	}
+}
+
+// losslessRings are the ring sizes of the lossless comparison: the default,
+// which the harness never fills, and one small enough that a blocking
+// system makes the publisher wait for the slowest subscriber all the time.
+var losslessRings = []int{topics.DefaultRingSize, benchkit.SmallRing}
 
 // The benchmarks are named Benchmark<Scenario>/<case>/<system>, like the
 // library's, which cmd/perftable relies on. A system that cannot run a
@@ -55,5 +72,24 @@ func BenchmarkWakeup(b *testing.B) {
 			continue
 		}
 		b.Run(p.Name, func(b *testing.B) { benchkit.Wakeup(b, p.Spec) })
+	}
+}
+
+// BenchmarkLosslessFanout is BenchmarkFanout over the systems that never
+// drop, named ring=N/subs=M/system: with the default ring size (every
+// system), and with ring=64 (benchkit.SmallRing) for those that have a ring
+// or buffer to size, where the publisher waits for the slowest subscriber
+// all the time. A missed item fails the benchmark.
+func BenchmarkLosslessFanout(b *testing.B) {
+	for _, ring := range losslessRings {
+		b.Run(benchkit.Name("ring", ring), func(b *testing.B) {
+			for _, n := range []int{1, 10, 100} {
+				b.Run(benchkit.Name("subs", n), func(b *testing.B) {
+					for _, p := range LosslessPeers(ring) {
+						b.Run(p.Name, func(b *testing.B) { benchkit.Fanout(b, p.Spec, n) })
+					}
+				})
+			}
+		})
 	}
 }

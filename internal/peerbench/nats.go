@@ -16,6 +16,11 @@ import (
 // the ring of topics and the channels of the baseline, 1,024 items.
 const natsPending = 1024
 
+// natsUnlimited is the pending-message limit of nats-unlimited: none
+// (SetPendingLimits takes a negative value as "not limited"), so the client
+// never drops a message, and queues without bound instead.
+const natsUnlimited = -1
+
 // natsSystem is core NATS (no JetStream) with the server embedded in the
 // process: no listener (DontListen), and one client connection over an
 // in-process pipe (nats.InProcessServer), shared by the publisher and all
@@ -24,6 +29,7 @@ const natsPending = 1024
 // one's callback in a goroutine of its own.
 type natsSystem struct {
 	tb      testing.TB
+	pending int // pending-message limit of each subscription; natsUnlimited for none
 	srv     *server.Server
 	nc      *nats.Conn
 	mu      sync.Mutex
@@ -38,7 +44,11 @@ type natsSub struct {
 	sink *benchkit.Sink
 }
 
-func newNATS(tb testing.TB) benchkit.System {
+func newNATS(tb testing.TB) benchkit.System { return newNATSSystem(tb, natsPending) }
+
+func newNATSUnlimited(tb testing.TB) benchkit.System { return newNATSSystem(tb, natsUnlimited) }
+
+func newNATSSystem(tb testing.TB, pending int) *natsSystem {
 	srv, err := server.NewServer(&server.Options{DontListen: true, NoLog: true, NoSigs: true})
 	if err != nil {
 		tb.Fatal(err)
@@ -47,7 +57,7 @@ func newNATS(tb testing.TB) benchkit.System {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		tb.Fatal("nats: the embedded server did not start")
 	}
-	s := &natsSystem{tb: tb, srv: srv}
+	s := &natsSystem{tb: tb, pending: pending, srv: srv}
 	s.nc, err = nats.Connect("", nats.InProcessServer(srv),
 		// Slow-consumer errors are expected with stalled subscribers; drops
 		// are counted with Subscription.Dropped.
@@ -108,7 +118,7 @@ func (s *natsSystem) Stall() {
 // limit sets the pending limits and waits until the server has the
 // subscription.
 func (s *natsSystem) limit(sub *nats.Subscription) {
-	if err := sub.SetPendingLimits(natsPending, -1); err != nil {
+	if err := sub.SetPendingLimits(s.pending, -1); err != nil {
 		s.tb.Fatal(err)
 	}
 	s.Flush()

@@ -1,6 +1,12 @@
 package peerbench
 
-import "github.com/ringbus/topics/internal/benchkit"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/internal/benchkit"
+)
 
 // A Peer is one system of the comparison.
 type Peer struct {
@@ -57,9 +63,62 @@ func Peers() []Peer {
 	}
 }
 
-// Lookup returns the peer of that name.
+// LosslessPeers returns the systems of the lossless comparison, which never
+// drop an item, with a ring (or buffer) of ring items where they have one:
+// topics with Lossless subscriptions and the channel baseline with a
+// blocking send first. NATS with its pending limits off and EventBus have
+// no such size, so they are only in the list of the default ring size.
+func LosslessPeers(ring int) []Peer {
+	size := fmt.Sprintf("%d-item", ring)
+	if ring == topics.DefaultRingSize {
+		size = "1,024-item"
+	}
+	peers := []Peer{
+		{
+			Spec: losslessSpec("topics-lossless", newTopicsLossless(ring)),
+			Slow: "never drops (subscriptions made with Lossless()): a publisher waits once the slowest lossless subscriber is a whole ring behind, " +
+				"until it reads on; other subscriptions of the topic are not held back",
+		},
+		{
+			Spec: losslessSpec("channels-blocking", newBlockingChannels(ring)),
+			Slow: "blocks: the publisher sends to each subscriber's channel in turn and waits while one is full, holding back every subscriber after it",
+		},
+		{
+			Spec: losslessSpec("cskr-Pub", newCskrCapacity(ring, false)),
+			Slow: "blocks the publisher (and every other subscriber) while any subscriber's " + size + " channel is full",
+		},
+	}
+	if ring != topics.DefaultRingSize {
+		return peers
+	}
+	return append(peers,
+		Peer{
+			Spec: losslessSpec("nats-unlimited", newNATSUnlimited),
+			Slow: "never drops in the client (SetPendingLimits(-1, -1)) and never blocks the publisher either: " +
+				"it buffers without bound in the subscription's pending queue, so memory grows behind a slow subscriber; " +
+				"the server still cuts a connection whose outbound buffer passes max_pending (64 MB by default)",
+		},
+		Peer{
+			Spec:   losslessSpec("EventBus", newEventBus(false)),
+			Slow:   "blocks: the publisher calls every subscriber's callback itself, in its own goroutine",
+			Inline: true,
+		},
+		Peer{
+			Spec: losslessSpec("EventBus-async", newEventBus(true)),
+			Slow: "blocks: each callback runs in a new goroutine, one at a time per subscriber (transactional), " +
+				"and the publisher waits for a subscriber's previous callback to end",
+		},
+	)
+}
+
+func losslessSpec(name string, newSystem func(testing.TB) benchkit.System) benchkit.Spec {
+	return benchkit.Spec{Name: name, New: newSystem, Lossless: true}
+}
+
+// Lookup returns the peer of that name: from Peers, or else from the
+// lossless comparison with the default ring size.
 func Lookup(name string) (Peer, bool) {
-	for _, p := range Peers() {
+	for _, p := range append(Peers(), LosslessPeers(topics.DefaultRingSize)...) {
 		if p.Name == name {
 			return p, true
 		}

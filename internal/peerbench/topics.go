@@ -18,15 +18,30 @@ const topic = "bench"
 type topicsSystem struct {
 	tb    testing.TB
 	cache *topics.Cache
+	opts  []topics.SubscribeOption
 	wg    sync.WaitGroup
 }
 
 func newTopics(tb testing.TB) benchkit.System {
-	c, err := topics.NewCache("bench")
+	return newTopicsSystem(tb, topics.DefaultRingSize, false)
+}
+
+// newTopicsLossless returns the topics system with a ring of ring items and
+// Lossless subscriptions.
+func newTopicsLossless(ring int) func(testing.TB) benchkit.System {
+	return func(tb testing.TB) benchkit.System { return newTopicsSystem(tb, ring, true) }
+}
+
+func newTopicsSystem(tb testing.TB, ring int, lossless bool) *topicsSystem {
+	c, err := topics.NewCache("bench", topics.WithRingSize(ring))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &topicsSystem{tb: tb, cache: c}
+	s := &topicsSystem{tb: tb, cache: c}
+	if lossless {
+		s.opts = []topics.SubscribeOption{topics.Lossless()}
+	}
+	return s
 }
 
 func (s *topicsSystem) Publish() {
@@ -36,7 +51,7 @@ func (s *topicsSystem) Publish() {
 }
 
 func (s *topicsSystem) Drain(sink *benchkit.Sink) {
-	sub, err := s.cache.Subscribe(context.Background(), topic)
+	sub, err := s.cache.Subscribe(context.Background(), topic, s.opts...)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
@@ -53,7 +68,7 @@ func (s *topicsSystem) Drain(sink *benchkit.Sink) {
 }
 
 func (s *topicsSystem) Stall() {
-	if _, err := s.cache.Subscribe(context.Background(), topic); err != nil {
+	if _, err := s.cache.Subscribe(context.Background(), topic, s.opts...); err != nil {
 		s.tb.Fatal(err)
 	}
 }
@@ -65,10 +80,14 @@ func (s *topicsSystem) Close() {
 
 // chanFanout is the baseline: one buffered channel per subscriber, a
 // non-blocking send to each, the item dropped for a full one. The payload is
-// copied once per publish, as topics does.
+// copied once per publish, as topics does. The blocking variant (the
+// baseline of the lossless comparison) waits for room in each subscriber's
+// channel in turn instead.
 type chanFanout struct {
-	subs atomic.Pointer[[]chanSub]
-	wg   sync.WaitGroup
+	buffer int  // items per subscriber's channel
+	block  bool // wait for room rather than drop
+	subs   atomic.Pointer[[]chanSub]
+	wg     sync.WaitGroup
 }
 
 type chanSub struct {
@@ -78,14 +97,28 @@ type chanSub struct {
 
 const chanBuffer = topics.DefaultRingSize
 
-func newChannels(testing.TB) benchkit.System {
-	f := &chanFanout{}
+func newChannels(testing.TB) benchkit.System { return newChanFanout(chanBuffer, false) }
+
+// newBlockingChannels returns the blocking baseline with buffers of buffer
+// items.
+func newBlockingChannels(buffer int) func(testing.TB) benchkit.System {
+	return func(testing.TB) benchkit.System { return newChanFanout(buffer, true) }
+}
+
+func newChanFanout(buffer int, block bool) *chanFanout {
+	f := &chanFanout{buffer: buffer, block: block}
 	f.subs.Store(new([]chanSub))
 	return f
 }
 
 func (f *chanFanout) Publish() {
 	v := append([]byte(nil), benchkit.Payload...)
+	if f.block {
+		for _, s := range *f.subs.Load() {
+			s.ch <- v
+		}
+		return
+	}
 	for _, s := range *f.subs.Load() {
 		select {
 		case s.ch <- v:
@@ -104,7 +137,7 @@ func (f *chanFanout) add(s chanSub) {
 }
 
 func (f *chanFanout) Drain(sink *benchkit.Sink) {
-	ch := make(chan []byte, chanBuffer)
+	ch := make(chan []byte, f.buffer)
 	f.add(chanSub{ch: ch, sink: sink})
 	f.wg.Go(func() {
 		for range ch {
@@ -113,7 +146,7 @@ func (f *chanFanout) Drain(sink *benchkit.Sink) {
 	})
 }
 
-func (f *chanFanout) Stall() { f.add(chanSub{ch: make(chan []byte, chanBuffer)}) }
+func (f *chanFanout) Stall() { f.add(chanSub{ch: make(chan []byte, f.buffer)}) }
 
 func (f *chanFanout) Close() {
 	for _, s := range *f.subs.Swap(new([]chanSub)) {

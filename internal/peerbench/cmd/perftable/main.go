@@ -14,7 +14,9 @@
 // Benchmarks named Benchmark<Scenario>/<case>/<system> (or
 // BenchmarkWakeup/<system>) go into the tables: Publish (ns/publish),
 // Fanout (ns/delivery, missed/op, allocs/delivery) and Wakeup (p50-ns,
-// p99-ns). Any other benchmark is listed with its own metrics.
+// p99-ns); BenchmarkLosslessFanout/ring=<N>/subs=<M>/<system> goes into the
+// lossless fan-out table, a row per ring size and system. Any other
+// benchmark is listed with its own metrics.
 package main
 
 import (
@@ -206,9 +208,18 @@ var (
 		{"fan-out 1,000", "BenchmarkFanout/subs=1000", "ns/delivery"},
 		{"wake-up p50", "BenchmarkWakeup", "p50-ns"},
 	}
+
+	losslessColumns = []column{
+		{"1 subscriber", "subs=1", "ns/delivery"},
+		{"10", "subs=10", "ns/delivery"},
+		{"100", "subs=100", "ns/delivery"},
+		{"allocs/delivery (100)", "subs=100", "allocs/delivery"},
+	}
 )
 
-var tabled = []string{"BenchmarkPublish/", "BenchmarkFanout/", "BenchmarkWakeup/"}
+const losslessPrefix = "BenchmarkLosslessFanout/"
+
+var tabled = []string{"BenchmarkPublish/", "BenchmarkFanout/", "BenchmarkWakeup/", losslessPrefix}
 
 // systems returns the systems of the tabled benchmarks, in order of first
 // appearance.
@@ -231,16 +242,10 @@ func (r results) systems() []string {
 func write(w io.Writer, r results, describe func(string) string) {
 	systems := r.systems()
 	if len(systems) > 0 {
-		fmt.Fprintln(w, "Publishing and waking up (lower is better):")
-		fmt.Fprintln(w)
-		table(w, r, systems, publishColumns, nil)
-		fmt.Fprintln(w, "Fan-out from one publisher, ns per item actually delivered (lower is better):")
-		fmt.Fprintln(w)
-		table(w, r, systems, fanoutColumns, nil)
+		table(w, r, "Publishing and waking up (lower is better):", systems, publishColumns, nil)
+		table(w, r, "Fan-out from one publisher, ns per item actually delivered (lower is better):", systems, fanoutColumns, nil)
 		if slices.Contains(systems, "topics") && len(systems) > 1 {
-			fmt.Fprintln(w, "Each system's time ÷ topics' time in the same run (above 1: topics is faster):")
-			fmt.Fprintln(w)
-			table(w, r, systems, ratioColumns, func(col column, v float64) (float64, bool) {
+			table(w, r, "Each system's time ÷ topics' time in the same run (above 1: topics is faster):", systems, ratioColumns, func(col column, v float64) (float64, bool) {
 				base, ok := r.median(col.prefix+"/topics", col.unit)
 				if !ok || base == 0 {
 					return 0, false
@@ -248,6 +253,7 @@ func write(w io.Writer, r results, describe func(string) string) {
 				return v / base, true
 			})
 		}
+		losslessTable(w, r)
 		var notes []string
 		for _, s := range systems {
 			if d := describe(s); d != "" {
@@ -266,25 +272,62 @@ func write(w io.Writer, r results, describe func(string) string) {
 	others(w, r)
 }
 
-// table prints one markdown table: a row per system that has a figure in
-// it, a cell per column, "—" where the benchmark did not run. With ratio, cells are ratio(value).
-func table(w io.Writer, r results, systems []string, cols []column, ratio func(column, float64) (float64, bool)) {
-	fmt.Fprint(w, "| system |")
+// table prints a title and one markdown table: a row per system that has a
+// figure in it, a cell per column, "—" where the benchmark did not run; or
+// nothing if no system has a figure. With ratio, cells are ratio(value).
+func table(w io.Writer, r results, title string, systems []string, cols []column, ratio func(column, float64) (float64, bool)) {
+	var rows []row
+	for _, s := range systems {
+		rows = append(rows, row{cells: []string{s}, system: s})
+	}
+	rowTable(w, r, title, []string{"system"}, rows, cols, ratio)
+}
+
+// A row of a table: its first cells, and the system whose figures follow
+// them, in the benchmarks named prefix+column prefix+"/"+system.
+type row struct {
+	cells  []string
+	prefix string
+	system string
+}
+
+func (rw row) median(r results, c column) (float64, bool) {
+	return r.median(rw.prefix+c.prefix+"/"+rw.system, c.unit)
+}
+
+// rowTable prints a title and a markdown table with the given rows that
+// have a figure in it, or nothing if none has.
+func rowTable(w io.Writer, r results, title string, heads []string, rows []row, cols []column, ratio func(column, float64) (float64, bool)) {
+	rows = slices.DeleteFunc(slices.Clone(rows), func(rw row) bool {
+		return !slices.ContainsFunc(cols, func(c column) bool { _, ok := rw.median(r, c); return ok })
+	})
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, title)
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "|")
+	for _, h := range heads {
+		fmt.Fprintf(w, " %s |", h)
+	}
 	for _, c := range cols {
 		fmt.Fprintf(w, " %s |", c.title)
 	}
-	fmt.Fprint(w, "\n|---|")
+	fmt.Fprint(w, "\n|")
+	for range heads {
+		fmt.Fprint(w, "---|")
+	}
 	for range cols {
 		fmt.Fprint(w, "--:|")
 	}
 	fmt.Fprintln(w)
-	for _, s := range systems {
-		if !slices.ContainsFunc(cols, func(c column) bool { _, ok := r.median(c.prefix+"/"+s, c.unit); return ok }) {
-			continue // nothing of this system in this table
+	for _, rw := range rows {
+		fmt.Fprint(w, "|")
+		for _, cell := range rw.cells {
+			fmt.Fprintf(w, " %s |", cell)
 		}
-		fmt.Fprintf(w, "| %s |", s)
 		for _, c := range cols {
-			v, ok := r.median(c.prefix+"/"+s, c.unit)
+			v, ok := rw.median(r, c)
 			switch {
 			case ok && ratio != nil:
 				if q, ok := ratio(c, v); ok {
@@ -301,6 +344,40 @@ func table(w io.Writer, r results, systems []string, cols []column, ratio func(c
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+}
+
+var ringCase = regexp.MustCompile(`^` + losslessPrefix + `(ring=(\d+))/`)
+
+// losslessTable prints the lossless fan-out table: a row per ring size (in
+// order of appearance) and system that ran with it.
+func losslessTable(w io.Writer, r results) {
+	var rows []row
+	for _, name := range r.order {
+		m := ringCase.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		rw := row{prefix: losslessPrefix + m[1] + "/", system: name[strings.LastIndex(name, "/")+1:]}
+		if slices.ContainsFunc(rows, func(o row) bool { return o.prefix == rw.prefix && o.system == rw.system }) {
+			continue
+		}
+		ring, _ := strconv.ParseInt(m[2], 10, 64)
+		rw.cells = []string{rw.system, thousands(ring)}
+		rows = append(rows, rw)
+	}
+	// Group the rows by ring size, keeping the order of systems within one.
+	var rings []string
+	for _, rw := range rows {
+		if !slices.Contains(rings, rw.prefix) {
+			rings = append(rings, rw.prefix)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int {
+		return slices.Index(rings, a.prefix) - slices.Index(rings, b.prefix)
+	})
+	rowTable(w, r, "Lossless fan-out from one publisher, ns per item delivered (lower is better); "+
+		"ring is the ring of topics and the buffer of each subscriber's channel, for the systems that have one:",
+		[]string{"system", "ring"}, rows, losslessColumns, nil)
 }
 
 // others lists the benchmarks that are not in the tables, with the medians
@@ -365,7 +442,12 @@ func number(v float64) string {
 	case v < 100:
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
-	s := strconv.FormatInt(int64(v+0.5), 10)
+	return thousands(int64(v + 0.5))
+}
+
+// thousands formats a non-negative n with thousands separators.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
 	var b strings.Builder
 	for i, c := range s {
 		if i > 0 && (len(s)-i)%3 == 0 {

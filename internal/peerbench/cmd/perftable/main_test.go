@@ -71,3 +71,28 @@ func TestNumber(t *testing.T) {
 		assert.Equal(t, want, number(v), "number(%v)", v)
 	}
 }
+
+const losslessSample = `BenchmarkLosslessFanout/ring=1024/subs=1/topics-lossless-2    	 1000	 300 ns/op	 1.00 allocs/delivery	 0 missed/op	 300 ns/delivery
+BenchmarkLosslessFanout/ring=1024/subs=1/topics-lossless-2    	 1000	 320 ns/op	 1.00 allocs/delivery	 0 missed/op	 320 ns/delivery
+BenchmarkLosslessFanout/ring=1024/subs=1/topics-lossless-2    	 1000	 310 ns/op	 1.00 allocs/delivery	 0 missed/op	 310 ns/delivery
+BenchmarkLosslessFanout/ring=1024/subs=1/EventBus-2           	 1000	 500 ns/op	 1.00 allocs/delivery	 0 missed/op	 500 ns/delivery
+BenchmarkLosslessFanout/ring=1024/subs=100/topics-lossless-2  	 1000	 7000 ns/op	 0.01 allocs/delivery	 0 missed/op	 70.0 ns/delivery
+BenchmarkLosslessFanout/ring=1024/subs=100/EventBus-2         	 1000	 30000 ns/op	 1.03 allocs/delivery	 0 missed/op	 300 ns/delivery
+BenchmarkLosslessFanout/ring=64/subs=1/topics-lossless-2      	 1000	 400 ns/op	 1.00 allocs/delivery	 0 missed/op	 400 ns/delivery
+BenchmarkLosslessFanout/ring=64/subs=10/topics-lossless-2     	 1000	 1100 ns/op	 0.10 allocs/delivery	 0 missed/op	 110 ns/delivery
+BenchmarkLosslessFanout/ring=1024/subs=10/nats-unlimited-2    	 1000	 9000 ns/op	 3.00 allocs/delivery	 0 missed/op	 900 ns/delivery
+`
+
+func TestWriteLosslessTable(t *testing.T) {
+	var b strings.Builder
+	write(&b, parse(strings.NewReader(losslessSample)), func(string) string { return "" })
+	out := b.String()
+	assert.NotContains(t, out, "Publishing and waking up", "no empty table")
+	assert.NotContains(t, out, "| benchmark | medians |", "every benchmark is tabled")
+	assert.Contains(t, out, "| system | ring | 1 subscriber | 10 | 100 | allocs/delivery (100) |\n|---|---|--:|--:|--:|--:|\n"+
+		"| topics-lossless | 1,024 | 310 | — | 70.0 | 0.01 |\n"+
+		"| EventBus | 1,024 | 500 | — | 300 | 1.03 |\n"+
+		"| nats-unlimited | 1,024 | — | 900 | — | — |\n"+
+		"| topics-lossless | 64 | 400 | 110 | — | — |\n",
+		"a row per ring and system, grouped by ring in order of appearance")
+}
