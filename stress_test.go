@@ -464,4 +464,3 @@ func stressMemory(t *testing.T, ring, valueSize, items int) {
 	}
 	runtime.KeepAlive(subs)
 }
-
