@@ -41,7 +41,7 @@ func WithLogger(l *slog.Logger) Option {
 // lossStarted notes items lost just before the item seq, and logs the start
 // of an episode. Only the reading goroutine calls it, and only with a logger.
 func (s *Subscription[T]) lossStarted(seq, missed uint64) {
-	st := &s.stats
+	st := s.opt // allocated for every subscription of a cache with a logger
 	if s.hot.lossy {
 		st.episodeLoss += missed
 		return
@@ -61,7 +61,7 @@ func (s *Subscription[T]) lossStarted(seq, missed uint64) {
 // caughtUp ends a loss episode: the subscription has read item seq, the
 // newest of its topic.
 func (s *Subscription[T]) caughtUp(seq uint64) {
-	st := &s.stats
+	st := s.opt
 	s.hot.lossy = false
 	t := s.topic
 	t.cache.cfg.logger.LogAttrs(context.Background(), slog.LevelInfo, "topics: subscriber caught up",

@@ -215,16 +215,21 @@ type subscribeConfig struct {
 }
 
 func buildSubscribeConfig(opts []SubscribeOption) (subscribeConfig, error) {
-	var cfg subscribeConfig
+	if len(opts) == 0 {
+		// No options: no config on the heap (the loop below makes it escape,
+		// through the interface call).
+		return subscribeConfig{}, nil
+	}
+	cfg := new(subscribeConfig)
 	for _, o := range opts {
 		if o == nil {
-			return cfg, fmt.Errorf("%w: nil SubscribeOption", ErrInvalidOption)
+			return *cfg, fmt.Errorf("%w: nil SubscribeOption", ErrInvalidOption)
 		}
-		if err := o.applySubscribe(&cfg); err != nil {
-			return cfg, err
+		if err := o.applySubscribe(cfg); err != nil {
+			return *cfg, err
 		}
 	}
-	return cfg, nil
+	return *cfg, nil
 }
 
 type subscribeOption func(*subscribeConfig) error

@@ -103,8 +103,9 @@ type hotCounts struct {
 	// a new missed count is being published: see counts.
 	delivered atomic.Uint64
 
-	lossy bool // a loss episode is under way (log.go)
-	dirty bool // missed changed: publish with the next delivery
+	lossy    bool // a loss episode is under way (log.go)
+	dirty    bool // missed changed: publish with the next delivery
+	lossless bool // the subscription has a gate to advance (opt.gate)
 }
 
 // publishing marks a published delivered count while missed changes.
@@ -120,8 +121,6 @@ type subStats struct {
 	// prev and next link the open subscriptions of a topic; under
 	// topicStats.mu.
 	prev, next *subStats
-
-	episodeLoss uint64 // items missed in this loss episode (log.go); reader only
 }
 
 // noteLoss is called by Next with the entry it is about to deliver, before

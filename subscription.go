@@ -30,25 +30,32 @@ type Subscription[T any] struct {
 	_ noCopy
 
 	// The first 64 bytes hold what the reading goroutine touches for every
-	// item; everything after them is cold. Subscriptions are 144-byte
-	// objects, so at least 80 cold bytes separate the hot bytes of two
-	// neighbours in memory, and no cache line holds hot bytes of two
-	// subscriptions: readers on different cores do not slow each other down
-	// (TestSubscriptionLayout).
+	// item; the other 64 are cold. Subscriptions are 128-byte objects, which
+	// the allocator aligns to 128 bytes, so the hot bytes of a subscription
+	// fill a cache line of their own: readers on different cores do not slow
+	// each other down (TestSubscriptionLayout).
 
 	// next is the sequence of the item wanted next. It is owned by the
 	// reading goroutine.
 	next  uint64
 	topic *topic[T]
-	gate  *ring.Gate // the cursor publishers wait for; nil unless Lossless
+	opt   *subOptional // what only some subscriptions need; nil for the others
 	end   atomic.Pointer[endError]
 	hot   hotCounts // statistics kept by the reader (stats.go)
 
 	// Cold. The waiter's words that publishers write when they wake this
 	// subscription come first, away from the next subscription's hot bytes.
 	waiter ring.Waiter
-	stop   func() bool // detaches from the Subscribe context; nil if it has none
-	stats  subStats    // the statistics' view of this subscription (stats.go)
+	stats  subStats // the statistics' view of this subscription (stats.go)
+}
+
+// subOptional holds the parts of a subscription that most do without, so
+// that a plain one fits in 128 bytes. It is set before the subscription is
+// handed out and not replaced afterwards.
+type subOptional struct {
+	gate        *ring.Gate  // the cursor publishers wait for (Lossless)
+	stop        func() bool // detaches from the Subscribe context; nil if it has none
+	episodeLoss uint64      // items missed in this loss episode (log.go); reader only
 }
 
 var errSubscriptionClosed = &endError{msg: "topics: subscription closed"}
@@ -73,8 +80,12 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 		return nil, err
 	}
 	s := &Subscription[T]{topic: t}
+	if cfg.lossless || ctx.Done() != nil || c.cfg.logger != nil {
+		s.opt = new(subOptional)
+	}
 	if cfg.lossless {
-		s.gate, s.next = t.ring.AddGate(func(head uint64) uint64 { return startAt(t, cfg, head) })
+		s.opt.gate, s.next = t.ring.AddGate(func(head uint64) uint64 { return startAt(t, cfg, head) })
+		s.hot.lossless = true
 	} else {
 		s.next = startAt(t, cfg, t.ring.Head())
 	}
@@ -82,7 +93,7 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 	s.stats.hot = &s.hot
 	t.track(&s.stats, s.next)
 	if ctx.Done() != nil {
-		s.stop = context.AfterFunc(ctx, func() {
+		s.opt.stop = context.AfterFunc(ctx, func() {
 			s.finish(&endError{
 				msg:   "topics: subscription ended: " + context.Cause(ctx).Error(),
 				cause: context.Cause(ctx),
@@ -167,8 +178,8 @@ func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T]) {
 	it.Value = e.Value
 	s.next = e.Seq + 1
 	s.hot.d++
-	if s.gate != nil {
-		s.gate.Advance(s.next)
+	if s.hot.lossless {
+		s.opt.gate.Advance(s.next)
 	}
 	if s.hot.d%statsEvery == 0 || s.hot.dirty || !s.topic.ring.Ready(s.next) {
 		s.stats.flush()
@@ -225,8 +236,8 @@ func (s *Subscription[T]) closeByReader() {
 // detach stops watching the Subscribe context. It is safe to call more than
 // once and from several goroutines.
 func (s *Subscription[T]) detach() {
-	if s.stop != nil {
-		s.stop()
+	if s.opt != nil && s.opt.stop != nil {
+		s.opt.stop()
 	}
 }
 
@@ -237,8 +248,11 @@ func (s *Subscription[T]) detach() {
 // called before the subscription is handed out. release must be safe to call
 // more than once and from several goroutines.
 func (s *Subscription[T]) alsoOnDetach(release func()) {
-	stop := s.stop
-	s.stop = func() bool {
+	if s.opt == nil {
+		s.opt = new(subOptional)
+	}
+	stop := s.opt.stop
+	s.opt.stop = func() bool {
 		stopped := stop != nil && stop()
 		release()
 		return stopped
@@ -257,8 +271,8 @@ func (s *Subscription[T]) finish(e *endError) {
 		return
 	}
 	s.topic.untrack(&s.stats)
-	if s.gate != nil {
-		s.topic.ring.RemoveGate(s.gate)
+	if s.hot.lossless {
+		s.topic.ring.RemoveGate(s.opt.gate)
 	}
 	s.topic.cache.releaseSubscriber(&s.topic.topicMeta)
 	s.waiter.Wake()
