@@ -18,11 +18,13 @@ package topics_test
 //	BenchmarkWakeup    p50-ns, p99-ns  publish → parked subscriber has it
 //	BenchmarkMemory    B/subscription, B/topic  live heap after GC / count
 //
-// Systems, the last element of each name:
+// Systems, the last element of each name; all but chan-handoff are in
+// internal/benchkit/systems.go, shared with the peer comparison:
 //
 //	topics          Cache.Publish of a 16-byte []byte (copied once)
-//	topics-typed    Topic[tick].Publish of a 16-byte struct
-//	channels        the baseline below with the same []byte (copied once)
+//	topics-typed    Topic[benchkit.Tick].Publish of a 16-byte struct
+//	channels        the baseline with the same []byte (copied once): a
+//	                buffered channel per subscriber, a non-blocking send
 //	channels-typed  the baseline with the struct
 //	chan-handoff    an unbuffered channel between two goroutines (wake-up only)
 //
@@ -39,65 +41,34 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ringbus/topics"
 	"github.com/ringbus/topics/internal/benchkit"
 )
 
-// tick is the payload of the typed benchmarks: 16 bytes, no pointers.
-type tick struct {
-	Seq   uint64
-	Price float64
-}
-
+// benchTopic is the topic of the memory benchmarks.
 const benchTopic = "bench"
 
 var (
-	specTopics = benchkit.Spec{Name: "topics", New: func(tb testing.TB) benchkit.System {
-		return newTopicsSystem(tb, topicsConfig{})
-	}}
-	specTopicsTyped = benchkit.Spec{Name: "topics-typed", New: func(tb testing.TB) benchkit.System {
-		return newTopicsTypedSystem(tb, topicsConfig{})
-	}}
-	specChannels = benchkit.Spec{Name: "channels", New: func(testing.TB) benchkit.System {
-		return newChanFanout(copyPayload, chanBuffer, false)
-	}}
-	specChannelsTyped = benchkit.Spec{Name: "channels-typed", New: func(testing.TB) benchkit.System {
-		return newChanFanout(newTicker(), chanBuffer, false)
-	}}
-	specHandoff = benchkit.Spec{Name: "chan-handoff", New: func(testing.TB) benchkit.System {
+	specTopics        = benchkit.Topics()
+	specTopicsTyped   = benchkit.TopicsTyped()
+	specChannels      = benchkit.Channels()
+	specChannelsTyped = benchkit.ChannelsTyped()
+	specHandoff       = benchkit.Spec{Name: "chan-handoff", New: func(testing.TB) benchkit.System {
 		return newHandoff()
 	}}
 )
-
-func copyPayload() []byte { return append([]byte(nil), benchkit.Payload...) }
-
-// newTicker returns a function that makes the typed payload of each publish.
-func newTicker() func() tick {
-	var seq uint64
-	return func() tick { seq++; return tick{Seq: seq, Price: 1.5} }
-}
 
 // losslessSpecs returns the systems of the lossless fan-out with a ring (for
 // the channels, a buffer) of ring items: topics with Lossless subscriptions,
 // and the channel baseline with a blocking send instead of a dropping one.
 func losslessSpecs(ring int) []benchkit.Spec {
-	lossless := topicsConfig{ring: ring, lossless: true}
 	return []benchkit.Spec{
-		{Name: "topics-lossless", Lossless: true, New: func(tb testing.TB) benchkit.System {
-			return newTopicsSystem(tb, lossless)
-		}},
-		{Name: "topics-lossless-typed", Lossless: true, New: func(tb testing.TB) benchkit.System {
-			return newTopicsTypedSystem(tb, lossless)
-		}},
-		{Name: "channels-blocking", Lossless: true, New: func(testing.TB) benchkit.System {
-			return newChanFanout(copyPayload, ring, true)
-		}},
-		{Name: "channels-blocking-typed", Lossless: true, New: func(testing.TB) benchkit.System {
-			return newChanFanout(newTicker(), ring, true)
-		}},
+		benchkit.TopicsLossless(ring),
+		benchkit.TopicsLosslessTyped(ring),
+		benchkit.ChannelsBlocking(ring),
+		benchkit.ChannelsBlockingTyped(ring),
 	}
 }
 
@@ -205,7 +176,7 @@ func BenchmarkMemory(b *testing.B) {
 	b.Run("subscription/channels", func(b *testing.B) {
 		// The baseline's subscriber: a 1,024-slot channel of []byte.
 		measureHeap(b, count, "B/subscription", func(*topics.Cache) func(int) any {
-			f := newChanFanout(func() []byte { return nil }, chanBuffer, false)
+			f := benchkit.Channels().New(b)
 			return func(int) any { f.Stall(); return nil }
 		})
 	})
@@ -290,212 +261,16 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// topicsConfig says how a topics system is set up.
-type topicsConfig struct {
-	ring     int  // WithRingSize; 0 for the default
-	lossless bool // subscribe with Lossless()
-}
-
-func (cfg topicsConfig) newCache(tb testing.TB) *topics.Cache {
-	var opts []topics.Option
-	if cfg.ring != 0 {
-		opts = append(opts, topics.WithRingSize(cfg.ring))
-	}
-	c, err := topics.NewCache("bench", opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
-}
-
-func (cfg topicsConfig) subscribeOptions() []topics.SubscribeOption {
-	if cfg.lossless {
-		return []topics.SubscribeOption{topics.Lossless()}
-	}
-	return nil
-}
-
-// topicsSystem is a Cache with one topic, published with Cache.Publish.
-type topicsSystem struct {
-	tb    testing.TB
-	cache *topics.Cache
-	opts  []topics.SubscribeOption
-	wg    sync.WaitGroup
-}
-
-func newTopicsSystem(tb testing.TB, cfg topicsConfig) *topicsSystem {
-	return &topicsSystem{tb: tb, cache: cfg.newCache(tb), opts: cfg.subscribeOptions()}
-}
-
-func (s *topicsSystem) Publish() {
-	if err := s.cache.Publish(context.Background(), benchTopic, benchkit.Payload); err != nil {
-		s.tb.Fatal(err)
-	}
-}
-
-func (s *topicsSystem) Drain(sink *benchkit.Sink) {
-	sub, err := s.cache.Subscribe(context.Background(), benchTopic, s.opts...)
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	s.wg.Go(func() { drainTopic(sub, sink) })
-}
-
-func (s *topicsSystem) Stall() {
-	if _, err := s.cache.Subscribe(context.Background(), benchTopic, s.opts...); err != nil {
-		s.tb.Fatal(err)
-	}
-}
-
-func (s *topicsSystem) Close() {
-	_ = s.cache.Close() // ends every subscription
-	s.wg.Wait()
-}
-
-// drainTopic reads sub until it ends, reporting every item to sink.
-func drainTopic[T any](sub *topics.Subscription[T], sink *benchkit.Sink) {
-	ctx := context.Background()
-	for {
-		it, err := sub.Next(ctx)
-		if err != nil {
-			return
-		}
-		sink.Deliver(it.Missed)
-	}
-}
-
-// topicsTypedSystem is a Cache with one Topic[tick].
-type topicsTypedSystem struct {
-	tb    testing.TB
-	cache *topics.Cache
-	topic *topics.Topic[tick]
-	opts  []topics.SubscribeOption
-	seq   uint64
-	wg    sync.WaitGroup
-}
-
-func newTopicsTypedSystem(tb testing.TB, cfg topicsConfig) *topicsTypedSystem {
-	c := cfg.newCache(tb)
-	h, err := topics.TopicOf[tick](c, benchTopic)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &topicsTypedSystem{tb: tb, cache: c, topic: h, opts: cfg.subscribeOptions()}
-}
-
-func (s *topicsTypedSystem) Publish() {
-	s.seq++
-	if err := s.topic.Publish(context.Background(), tick{Seq: s.seq, Price: 1.5}); err != nil {
-		s.tb.Fatal(err)
-	}
-}
-
-func (s *topicsTypedSystem) Drain(sink *benchkit.Sink) {
-	sub, err := s.topic.Subscribe(context.Background(), s.opts...)
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	s.wg.Go(func() { drainTopic(sub, sink) })
-}
-
-func (s *topicsTypedSystem) Stall() {
-	if _, err := s.topic.Subscribe(context.Background(), s.opts...); err != nil {
-		s.tb.Fatal(err)
-	}
-}
-
-func (s *topicsTypedSystem) Close() {
-	_ = s.cache.Close()
-	s.wg.Wait()
-}
-
-// chanFanout is the baseline: a plain channel-per-subscriber fan-out. Each
-// subscriber has a buffered channel of chanBuffer items (the default ring
-// size of topics); a publish makes one value (for []byte, one copy of the
-// payload, which topics also makes) and offers it to every subscriber with a
-// non-blocking send, dropping it for a subscriber whose buffer is full. The
-// subscriber list is an immutable slice behind an atomic pointer, so a
-// publish takes no lock: the baseline is as lean as a channel fan-out gets.
-//
-// The blocking variant, the baseline of the lossless fan-out, sends to each
-// subscriber in turn and waits while that one's buffer is full, as a
-// channel broker that never drops does.
-type chanFanout[T any] struct {
-	value  func() T
-	buffer int  // items per subscriber's channel
-	block  bool // wait for room rather than drop
-	subs   atomic.Pointer[[]chanSub[T]]
-	wg     sync.WaitGroup
-}
-
-type chanSub[T any] struct {
-	ch   chan T
-	sink *benchkit.Sink // nil for a stalled subscriber
-}
-
-const chanBuffer = topics.DefaultRingSize
-
-func newChanFanout[T any](value func() T, buffer int, block bool) *chanFanout[T] {
-	f := &chanFanout[T]{value: value, buffer: buffer, block: block}
-	f.subs.Store(new([]chanSub[T]))
-	return f
-}
-
-func (f *chanFanout[T]) Publish() {
-	v := f.value()
-	if f.block {
-		for _, s := range *f.subs.Load() {
-			s.ch <- v
-		}
-		return
-	}
-	for _, s := range *f.subs.Load() {
-		select {
-		case s.ch <- v:
-		default:
-			if s.sink != nil {
-				s.sink.Dropped(1)
-			}
-		}
-	}
-}
-
-// add subscribes s (copy-on-write; subscribing is not on the measured path).
-func (f *chanFanout[T]) add(s chanSub[T]) {
-	old := *f.subs.Load()
-	next := append(old[:len(old):len(old)], s)
-	f.subs.Store(&next)
-}
-
-func (f *chanFanout[T]) Drain(sink *benchkit.Sink) {
-	ch := make(chan T, f.buffer)
-	f.add(chanSub[T]{ch: ch, sink: sink})
-	f.wg.Go(func() {
-		for range ch {
-			sink.Deliver(0)
-		}
-	})
-}
-
-func (f *chanFanout[T]) Stall() { f.add(chanSub[T]{ch: make(chan T, f.buffer)}) }
-
-func (f *chanFanout[T]) Close() {
-	for _, s := range *f.subs.Swap(new([]chanSub[T])) {
-		close(s.ch)
-	}
-	f.wg.Wait()
-}
-
 // handoff is a bare unbuffered channel between the publisher and one
 // subscriber: the floor for waking a parked goroutine.
 type handoff struct {
-	ch chan tick
+	ch chan benchkit.Tick
 	wg sync.WaitGroup
 }
 
-func newHandoff() *handoff { return &handoff{ch: make(chan tick)} }
+func newHandoff() *handoff { return &handoff{ch: make(chan benchkit.Tick)} }
 
-func (h *handoff) Publish() { h.ch <- tick{Seq: 1} }
+func (h *handoff) Publish() { h.ch <- benchkit.Tick{Seq: 1} }
 
 func (h *handoff) Drain(sink *benchkit.Sink) {
 	h.wg.Go(func() {

@@ -394,18 +394,25 @@ func TestEndsReleaseSubscribeContext(t *testing.T) {
 		}},
 	}
 	for _, way := range ways {
-		t.Run(way.desc+"/no goroutine left", func(t *testing.T) {
-			before := goleak.IgnoreCurrent()
-			ctx := ownDoneContext{context.Background(), make(chan struct{})}
-			defer close(ctx.done) // lets a leaked watcher go before TestMain looks
-			e := topics.New()
-			defer e.Close()
+		// subscribeAndEnd subscribes with ctx to topic "t" of a new cache of
+		// e, ends the subscription this way and reads it to its end.
+		subscribeAndEnd := func(t *testing.T, ctx context.Context, e *topics.Engine) (*topics.Cache, *topics.Subscription[topics.Value]) {
+			t.Helper()
 			c, err := e.CreateCache("c")
 			require.NoError(t, err)
 			s, err := c.Subscribe(ctx, "t")
 			require.NoError(t, err)
 			way.end(t, e, c, s)
 			requireEnded(t, nextErr(t, s), []error{topics.ErrClosed})
+			return c, s
+		}
+		t.Run(way.desc+"/no goroutine left", func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			ctx := ownDoneContext{context.Background(), make(chan struct{})}
+			defer close(ctx.done) // lets a leaked watcher go before TestMain looks
+			e := topics.New()
+			defer e.Close()
+			subscribeAndEnd(t, ctx, e)
 			goleak.VerifyNone(t, before)
 		})
 		t.Run(way.desc+"/not retained by the context", func(t *testing.T) {
@@ -413,12 +420,7 @@ func TestEndsReleaseSubscribeContext(t *testing.T) {
 			defer cancel()
 			e := topics.New()
 			defer e.Close()
-			c, err := e.CreateCache("c")
-			require.NoError(t, err)
-			s, err := c.Subscribe(ctx, "t")
-			require.NoError(t, err)
-			way.end(t, e, c, s)
-			requireEnded(t, nextErr(t, s), []error{topics.ErrClosed})
+			c, s := subscribeAndEnd(t, ctx, e)
 			w := weak.Make(s)
 			s = nil // drop the last reference
 			_ = s

@@ -32,6 +32,19 @@ func addNameSeeds(f *testing.F) {
 	}
 }
 
+// nameCheck returns a check of the error of a call given name: none when
+// the name is valid, else one that requireInvalidName accepts.
+func nameCheck(t *testing.T, name string, valid bool) func(error) {
+	return func(err error) {
+		t.Helper()
+		if valid {
+			require.NoError(t, err)
+		} else {
+			requireInvalidName(t, err, name)
+		}
+	}
+}
+
 // Every name is accepted exactly when the rules allow it, everywhere a cache
 // name is taken; a refused name is reported with ErrInvalidName and named in
 // the message; nothing panics.
@@ -39,14 +52,7 @@ func FuzzCacheName(f *testing.F) {
 	addNameSeeds(f)
 	f.Fuzz(func(t *testing.T, name string) {
 		valid := cacheNameRule.MatchString(name)
-		check := func(err error) {
-			t.Helper()
-			if valid {
-				require.NoError(t, err)
-			} else {
-				requireInvalidName(t, err, name)
-			}
-		}
+		check := nameCheck(t, name, valid)
 
 		c, err := topics.NewCache(name)
 		check(err)
@@ -76,14 +82,7 @@ func FuzzTopicName(f *testing.F) {
 	addNameSeeds(f)
 	f.Fuzz(func(t *testing.T, name string) {
 		valid := topicNameRule.MatchString(name)
-		check := func(err error) {
-			t.Helper()
-			if valid {
-				require.NoError(t, err)
-			} else {
-				requireInvalidName(t, err, name)
-			}
-		}
+		check := nameCheck(t, name, valid)
 		ctx := context.Background()
 		c, err := topics.NewCache("fuzz")
 		require.NoError(t, err)

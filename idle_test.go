@@ -25,6 +25,18 @@ func idleCache(t *testing.T, opts ...topics.Option) *topics.Cache {
 	return c
 }
 
+// idleTest runs body in a synctest bubble, under a real-time watchdog, with
+// a cache from idleCache that is closed when body returns.
+func idleTest(t *testing.T, body func(t *testing.T, c *topics.Cache)) {
+	t.Helper()
+	watchdog(t, time.Minute)
+	synctest.Test(t, func(t *testing.T) {
+		c := idleCache(t)
+		defer c.Close()
+		body(t, c)
+	})
+}
+
 // observe subscribes to topic, publishes value and returns the item the
 // subscription got, closing it again.
 func observe(t *testing.T, c *topics.Cache, topic, value string) topics.Item[topics.Value] {
@@ -37,10 +49,7 @@ func observe(t *testing.T, c *topics.Cache, topic, value string) topics.Item[top
 }
 
 func TestIdleTopicDropped(t *testing.T) {
-	watchdog(t, time.Minute)
-	synctest.Test(t, func(t *testing.T) {
-		c := idleCache(t)
-		defer c.Close()
+	idleTest(t, func(t *testing.T, c *topics.Cache) {
 		first := observe(t, c, "t", "a")
 		require.Equal(t, uint64(1), first.Sequence)
 
@@ -56,10 +65,7 @@ func TestIdleTopicDropped(t *testing.T) {
 }
 
 func TestIdleTopicDroppedResume(t *testing.T) {
-	watchdog(t, time.Minute)
-	synctest.Test(t, func(t *testing.T) {
-		c := idleCache(t)
-		defer c.Close()
+	idleTest(t, func(t *testing.T, c *topics.Cache) {
 		first := observe(t, c, "t", "a")
 		publish(t, c, "t", "b") // sequence 2, with no subscriber
 
@@ -80,10 +86,7 @@ func TestIdleTopicDroppedResume(t *testing.T) {
 }
 
 func TestIdleTopicKeptBeforeTimeout(t *testing.T) {
-	watchdog(t, time.Minute)
-	synctest.Test(t, func(t *testing.T) {
-		c := idleCache(t)
-		defer c.Close()
+	idleTest(t, func(t *testing.T, c *topics.Cache) {
 		first := observe(t, c, "t", "a")
 
 		time.Sleep(idle - time.Second)
@@ -99,10 +102,7 @@ func TestIdleTopicKeptBeforeTimeout(t *testing.T) {
 }
 
 func TestIdleTopicKeptByPublishes(t *testing.T) {
-	watchdog(t, time.Minute)
-	synctest.Test(t, func(t *testing.T) {
-		c := idleCache(t)
-		defer c.Close()
+	idleTest(t, func(t *testing.T, c *topics.Cache) {
 		first := observe(t, c, "t", "a")
 		for range 12 {
 			time.Sleep(idle / 2)
@@ -115,10 +115,7 @@ func TestIdleTopicKeptByPublishes(t *testing.T) {
 }
 
 func TestIdleTopicWithSubscriberNeverDropped(t *testing.T) {
-	watchdog(t, time.Minute)
-	synctest.Test(t, func(t *testing.T) {
-		c := idleCache(t)
-		defer c.Close()
+	idleTest(t, func(t *testing.T, c *topics.Cache) {
 		s, err := c.Subscribe(context.Background(), "t")
 		require.NoError(t, err)
 		defer s.Close()
@@ -146,11 +143,8 @@ func TestIdleTopicWithSubscriberNeverDropped(t *testing.T) {
 }
 
 func TestIdleTopicWithoutSubscribersEverDropped(t *testing.T) {
-	watchdog(t, time.Minute)
-	synctest.Test(t, func(t *testing.T) {
+	idleTest(t, func(t *testing.T, c *topics.Cache) {
 		ctx := context.Background()
-		c := idleCache(t)
-		defer c.Close()
 		h, err := topics.TopicOf[int](c, "t")
 		require.NoError(t, err)
 		require.NoError(t, h.Publish(ctx, 1)) // creates the topic; nobody subscribes
@@ -171,11 +165,8 @@ func TestIdleTopicWithoutSubscribersEverDropped(t *testing.T) {
 }
 
 func TestIdleTypedHandleFollowsNewPage(t *testing.T) {
-	watchdog(t, time.Minute)
-	synctest.Test(t, func(t *testing.T) {
+	idleTest(t, func(t *testing.T, c *topics.Cache) {
 		ctx := context.Background()
-		c := idleCache(t)
-		defer c.Close()
 		h, err := topics.TopicOf[int](c, "t")
 		require.NoError(t, err)
 		s, err := h.Subscribe(ctx)

@@ -14,6 +14,10 @@
 //     actually delivered, items missed, allocations per delivered item.
 //   - [Wakeup]: publish → a parked subscriber has the item; p50 and p99.
 //
+// The systems both sets of benchmarks measure, topics and the
+// channel-per-subscriber baseline, are here too (systems.go): [Topics],
+// [Channels] and their typed and lossless variants.
+//
 // Nothing here asserts a timing: the figures are reported with
 // b.ReportMetric and compared by people (see README.md, "Performance").
 package benchkit

@@ -8,6 +8,9 @@ import (
 	"github.com/ringbus/topics/internal/benchkit"
 )
 
+// topic is the one topic every peer publishes to.
+const topic = "bench"
+
 // A Peer is one system of the comparison.
 type Peer struct {
 	benchkit.Spec
@@ -20,15 +23,15 @@ type Peer struct {
 }
 
 // Peers returns the systems of the comparison, topics and the channel
-// baseline first.
+// baseline first (both from benchkit, shared with the library's benchmarks).
 func Peers() []Peer {
 	return []Peer{
 		{
-			Spec: benchkit.Spec{Name: "topics", New: newTopics},
+			Spec: benchkit.Topics(),
 			Slow: "drops the oldest items for that subscriber and tells it how many (Item.Missed); the publisher never waits",
 		},
 		{
-			Spec: benchkit.Spec{Name: "channels", New: newChannels},
+			Spec: benchkit.Channels(),
 			Slow: "drops the new item for a subscriber whose 1,024-item buffer is full; nobody is told (the benchmark counts at the publisher)",
 		},
 		{
@@ -75,12 +78,12 @@ func LosslessPeers(ring int) []Peer {
 	}
 	peers := []Peer{
 		{
-			Spec: losslessSpec("topics-lossless", newTopicsLossless(ring)),
+			Spec: benchkit.TopicsLossless(ring),
 			Slow: "never drops (subscriptions made with Lossless()): a publisher waits once the slowest lossless subscriber is a whole ring behind, " +
 				"until it reads on; other subscriptions of the topic are not held back",
 		},
 		{
-			Spec: losslessSpec("channels-blocking", newBlockingChannels(ring)),
+			Spec: benchkit.ChannelsBlocking(ring),
 			Slow: "blocks: the publisher sends to each subscriber's channel in turn and waits while one is full, holding back every subscriber after it",
 		},
 		{
