@@ -72,11 +72,6 @@ func losslessSpecs(ring int) []benchkit.Spec {
 	}
 }
 
-// losslessRings are the ring sizes of the lossless fan-out: the default,
-// which the harness never fills, and one small enough that publishers wait
-// for the slowest subscriber all the time.
-var losslessRings = []int{topics.DefaultRingSize, benchkit.SmallRing}
-
 // TestBenchSystems checks that the systems the benchmarks measure deliver
 // every item, so that a benchmark never times a system that lost its way.
 func TestBenchSystems(t *testing.T) {
@@ -85,7 +80,7 @@ func TestBenchSystems(t *testing.T) {
 	}
 	// The hand-off is one channel: each item reaches one subscriber.
 	t.Run(specHandoff.Name, func(t *testing.T) { benchkit.Check(t, specHandoff, 1) })
-	for _, ring := range losslessRings {
+	for _, ring := range benchkit.LosslessRings {
 		for _, spec := range losslessSpecs(ring) {
 			t.Run(benchkit.Name("ring", ring)+"/"+spec.Name, func(t *testing.T) { benchkit.Check(t, spec, 3) })
 		}
@@ -94,18 +89,11 @@ func TestBenchSystems(t *testing.T) {
 
 func BenchmarkPublish(b *testing.B) {
 	specs := []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specChannelsTyped}
-	for _, sc := range []struct {
-		name              string
-		draining, stalled int
-	}{
-		{"subs=0", 0, 0},
-		{"subs=1", 1, 0},
-		{"stalled=1000", 0, 1000},
-	} {
-		b.Run(sc.name, func(b *testing.B) {
+	for _, sc := range benchkit.PublishCases {
+		b.Run(sc.Name, func(b *testing.B) {
 			for _, spec := range specs {
 				b.Run(spec.Name, func(b *testing.B) {
-					benchkit.Publish(b, spec, sc.draining, sc.stalled)
+					benchkit.Publish(b, spec, sc.Draining, sc.Stalled)
 				})
 			}
 		})
@@ -113,7 +101,7 @@ func BenchmarkPublish(b *testing.B) {
 }
 
 func BenchmarkFanout(b *testing.B) {
-	for _, n := range []int{1, 10, 100, 1000} {
+	for _, n := range benchkit.FanoutSubs {
 		b.Run(benchkit.Name("subs", n), func(b *testing.B) {
 			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specChannelsTyped} {
 				b.Run(spec.Name, func(b *testing.B) { benchkit.Fanout(b, spec, n) })
@@ -129,9 +117,9 @@ func BenchmarkFanout(b *testing.B) {
 // ring=64 (benchkit.SmallRing) the publisher waits for the slowest
 // subscriber all the time. A missed item fails the benchmark.
 func BenchmarkLosslessFanout(b *testing.B) {
-	for _, ring := range losslessRings {
+	for _, ring := range benchkit.LosslessRings {
 		b.Run(benchkit.Name("ring", ring), func(b *testing.B) {
-			for _, n := range []int{1, 10, 100} {
+			for _, n := range benchkit.LosslessSubs {
 				b.Run(benchkit.Name("subs", n), func(b *testing.B) {
 					for _, spec := range losslessSpecs(ring) {
 						b.Run(spec.Name, func(b *testing.B) { benchkit.Fanout(b, spec, n) })

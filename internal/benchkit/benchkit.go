@@ -30,6 +30,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringbus/topics"
 )
 
 // A System is one pub/sub implementation with one topic, set up for a
@@ -98,6 +100,30 @@ const (
 // lossless subscriber's ring well before the harness would hold it back, and
 // from then on publishes only as fast as the slowest subscriber reads.
 const SmallRing = 64
+
+// The cases of the scenarios, shared by the library's benchmarks and the
+// peer comparison so that both run (and name) exactly the same ones.
+var (
+	// PublishCases are the publish scenario's subscriber mixes.
+	PublishCases = []PublishCase{
+		{Name: "subs=0"},
+		{Name: "subs=1", Draining: 1},
+		{Name: "stalled=1000", Stalled: 1000},
+	}
+	// FanoutSubs are the subscriber counts of the fan-out scenario.
+	FanoutSubs = []int{1, 10, 100, 1000}
+	// LosslessSubs are the subscriber counts of the lossless fan-out.
+	LosslessSubs = []int{1, 10, 100}
+	// LosslessRings are the ring (or buffer) sizes of the lossless fan-out:
+	// the default, which the harness never fills, and SmallRing.
+	LosslessRings = []int{topics.DefaultRingSize, SmallRing}
+)
+
+// A PublishCase is one mix of subscribers for the publish scenario.
+type PublishCase struct {
+	Name              string
+	Draining, Stalled int
+}
 
 // stuckAfter is how long the fan-out scenario waits for the slowest
 // subscriber before it fails: a bound for failure, never a delay.

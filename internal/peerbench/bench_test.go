@@ -3,7 +3,6 @@ package peerbench
 import (
 	"testing"
 
-	"github.com/ringbus/topics"
 	"github.com/ringbus/topics/internal/benchkit"
 )
 
@@ -19,17 +18,12 @@ func TestPeers(t *testing.T) {
 // delivers every item to several subscribers, none missed or dropped, with
 // each ring size the benchmark uses.
 func TestLosslessPeers(t *testing.T) {
-	for _, ring := range losslessRings {
+	for _, ring := range benchkit.LosslessRings {
 		for _, p := range LosslessPeers(ring) {
 			t.Run(benchkit.Name("ring", ring)+"/"+p.Name, func(t *testing.T) { benchkit.Check(t, p.Spec, 3) })
 		}
 	}
 }
-
-// losslessRings are the ring sizes of the lossless comparison: the default,
-// which the harness never fills, and one small enough that a blocking
-// system makes the publisher wait for the slowest subscriber all the time.
-var losslessRings = []int{topics.DefaultRingSize, benchkit.SmallRing}
 
 // The benchmarks are named Benchmark<Scenario>/<case>/<system>, like the
 // library's, which cmd/perftable relies on. A system that cannot run a
@@ -37,27 +31,20 @@ var losslessRings = []int{topics.DefaultRingSize, benchkit.SmallRing}
 // wake) is left out of it, and the table says why.
 
 func BenchmarkPublish(b *testing.B) {
-	for _, sc := range []struct {
-		name              string
-		draining, stalled int
-	}{
-		{"subs=0", 0, 0},
-		{"subs=1", 1, 0},
-		{"stalled=1000", 0, 1000},
-	} {
-		b.Run(sc.name, func(b *testing.B) {
+	for _, sc := range benchkit.PublishCases {
+		b.Run(sc.Name, func(b *testing.B) {
 			for _, p := range Peers() {
-				if sc.stalled > 0 && p.NoStall != "" {
+				if sc.Stalled > 0 && p.NoStall != "" {
 					continue
 				}
-				b.Run(p.Name, func(b *testing.B) { benchkit.Publish(b, p.Spec, sc.draining, sc.stalled) })
+				b.Run(p.Name, func(b *testing.B) { benchkit.Publish(b, p.Spec, sc.Draining, sc.Stalled) })
 			}
 		})
 	}
 }
 
 func BenchmarkFanout(b *testing.B) {
-	for _, n := range []int{1, 10, 100, 1000} {
+	for _, n := range benchkit.FanoutSubs {
 		b.Run(benchkit.Name("subs", n), func(b *testing.B) {
 			for _, p := range Peers() {
 				b.Run(p.Name, func(b *testing.B) { benchkit.Fanout(b, p.Spec, n) })
@@ -81,9 +68,9 @@ func BenchmarkWakeup(b *testing.B) {
 // or buffer to size, where the publisher waits for the slowest subscriber
 // all the time. A missed item fails the benchmark.
 func BenchmarkLosslessFanout(b *testing.B) {
-	for _, ring := range losslessRings {
+	for _, ring := range benchkit.LosslessRings {
 		b.Run(benchkit.Name("ring", ring), func(b *testing.B) {
-			for _, n := range []int{1, 10, 100} {
+			for _, n := range benchkit.LosslessSubs {
 				b.Run(benchkit.Name("subs", n), func(b *testing.B) {
 					for _, p := range LosslessPeers(ring) {
 						b.Run(p.Name, func(b *testing.B) { benchkit.Fanout(b, p.Spec, n) })
