@@ -91,6 +91,21 @@ func requirePending[T any](t testing.TB, ch <-chan result[T]) {
 	}
 }
 
+// runWithin runs f in a new goroutine and requires it to return nil within
+// d; if it does not, the test fails with what(), and f is left running (the
+// test is failing anyway, and goleak will name it).
+func runWithin(t testing.TB, d time.Duration, f func() error, what func() string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(d):
+		t.Fatal(what())
+	}
+}
+
 // goroutines returns the stacks of every goroutine: for reports of a hang,
 // and for tests that look at what goroutines are blocked in.
 func goroutines() string {

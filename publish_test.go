@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -213,22 +212,14 @@ func TestPublishNeverWaitsForSubscribers(t *testing.T) {
 	for i := range subs {
 		subs[i] = subscribe(t, c, "t")
 	}
-	done := make(chan error, 1)
-	go func() {
+	runWithin(t, waitLimit, func() error {
 		for i := range n {
 			if err := c.PublishString(context.Background(), "t", strconv.Itoa(i+1)); err != nil {
-				done <- err
-				return
+				return err
 			}
 		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(waitLimit):
-		t.Fatal("publishing to stalled subscribers did not finish")
-	}
+		return nil
+	}, func() string { return "publishing to stalled subscribers did not finish" })
 	for i, s := range subs {
 		it := next(t, s)
 		require.Equal(t, uint64(n-size+1), it.Sequence, "subscriber %d", i)

@@ -408,25 +408,19 @@ func stressMemory(t *testing.T, ring, valueSize, items int) {
 		require.NoError(t, err)
 	}
 
-	done := make(chan error, 1)
 	start := time.Now()
-	go func() {
+	runWithin(t, sizes.deadline, func() error {
 		buf := make([]byte, valueSize)
 		for i := 1; i <= items; i++ {
 			encodePayload(buf, 1, uint64(i))
 			if err := c.Publish(context.Background(), "t", buf); err != nil {
-				done <- err
-				return
+				return err
 			}
 		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(sizes.deadline):
-		t.Fatalf("the publisher did not finish %d publishes within %v:\n%s", items, sizes.deadline, goroutines())
-	}
+		return nil
+	}, func() string {
+		return fmt.Sprintf("the publisher did not finish %d publishes within %v:\n%s", items, sizes.deadline, goroutines())
+	})
 	elapsed := time.Since(start)
 
 	after := int64(liveHeap())
