@@ -68,7 +68,7 @@ func (s *Session) Publish(ctx context.Context, cache, topic string, value []byte
 	if err != nil {
 		return err
 	}
-	return t.publish(ctx, s.token.ID, BytesValue(value))
+	return t.publish(ctx, &s.token.ID, BytesValue(value))
 }
 
 // PublishString is Publish for a text payload.
@@ -77,7 +77,7 @@ func (s *Session) PublishString(ctx context.Context, cache, topic, value string)
 	if err != nil {
 		return err
 	}
-	return t.publish(ctx, s.token.ID, TextValue(value))
+	return t.publish(ctx, &s.token.ID, TextValue(value))
 }
 
 func (s *Session) publishTopic(ctx context.Context, cache, topic string, size int) (*topic[Value], error) {

@@ -72,7 +72,7 @@ func (c *Cache) Publish(ctx context.Context, topic string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	return t.publish(ctx, "", BytesValue(value))
+	return t.publish(ctx, nil, BytesValue(value))
 }
 
 // PublishString is Publish for a text payload.
@@ -81,7 +81,7 @@ func (c *Cache) PublishString(ctx context.Context, topic string, value string) e
 	if err != nil {
 		return err
 	}
-	return t.publish(ctx, "", TextValue(value))
+	return t.publish(ctx, nil, TextValue(value))
 }
 
 // valueTopic makes every check of a publish of size bytes to the named

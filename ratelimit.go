@@ -141,7 +141,7 @@ func (m *topicMeta) admitPublish() error {
 
 // publish publishes v as publisher to a topic whose checks, admitPublish
 // included, have passed, and gives the rate token back if it fails.
-func (t *topic[T]) publish(ctx context.Context, publisher string, v T) error {
+func (t *topic[T]) publish(ctx context.Context, publisher *string, v T) error {
 	_, err := t.ring.Publish(ctx, publisher, v)
 	if err != nil && t.limiter != nil {
 		t.limiter.refund()

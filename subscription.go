@@ -173,7 +173,11 @@ func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T]) {
 	it.Topic = s.topic.name
 	it.Sequence = e.Seq
 	it.Page = s.topic.page
-	it.Publisher = e.Publisher
+	if p := e.Publisher; p != nil {
+		it.Publisher = *p
+	} else {
+		it.Publisher = ""
+	}
 	it.Missed = e.Seq - s.next
 	it.Value = e.Value
 	s.next = e.Seq + 1

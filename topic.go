@@ -65,7 +65,7 @@ func (h *Topic[T]) Publish(ctx context.Context, v T) error {
 	if err != nil {
 		return err
 	}
-	return t.publish(ctx, "", v)
+	return t.publish(ctx, nil, v)
 }
 
 // resolve makes every check of a publish of v and returns the topic.

@@ -8,8 +8,11 @@ import "unsafe"
 // them. The zero Value is an empty binary payload. Values are small and are
 // meant to be copied.
 type Value struct {
-	b    []byte
-	text bool
+	// Sixteen bytes rather than a slice and a flag (32): a Value sits in
+	// every entry of a Cache's rings and in every Item delivered, and
+	// entries are what a publish allocates.
+	p *byte // the first byte; nil when empty
+	n int   // the length, or ^length (below zero) for text
 }
 
 // BytesValue returns a binary Value holding a copy of b.
@@ -19,26 +22,37 @@ func BytesValue(b []byte) Value {
 	}
 	c := make([]byte, len(b))
 	copy(c, b)
-	return Value{b: c}
+	return Value{p: &c[0], n: len(c)}
 }
 
 // TextValue returns a text Value holding a copy of s.
 func TextValue(s string) Value {
 	if len(s) == 0 {
-		return Value{text: true}
+		return Value{n: ^0}
 	}
-	return Value{b: []byte(s), text: true}
+	c := []byte(s)
+	return Value{p: &c[0], n: ^len(c)}
 }
 
 // Bytes returns the payload. The slice is shared by every subscriber: it must
 // not be modified. Its capacity equals its length, so appending to it copies.
-func (v Value) Bytes() []byte { return v.b[:len(v.b):len(v.b)] }
+func (v Value) Bytes() []byte {
+	if v.p == nil {
+		return nil
+	}
+	return unsafe.Slice(v.p, v.Len())
+}
 
 // String returns the payload as a string, without copying it.
-func (v Value) String() string { return unsafe.String(unsafe.SliceData(v.b), len(v.b)) }
+func (v Value) String() string { return unsafe.String(v.p, v.Len()) }
 
 // IsText reports whether the payload was published as text.
-func (v Value) IsText() bool { return v.text }
+func (v Value) IsText() bool { return v.n < 0 }
 
 // Len returns the payload's length in bytes.
-func (v Value) Len() int { return len(v.b) }
+func (v Value) Len() int {
+	if v.n < 0 {
+		return ^v.n
+	}
+	return v.n
+}

@@ -28,7 +28,7 @@ func TestGateHoldsPublisherUntilRead(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := r.Publish(ctx, "", 99); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := r.Publish(ctx, nil, 99); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("publish into a full gated ring: %v", err)
 	}
 	if h := r.Head(); h != size {
@@ -180,7 +180,7 @@ func TestAddGateWhilePublishing(t *testing.T) {
 							default:
 							}
 							ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-							_, _ = r.Publish(ctx, "", 0)
+							_, _ = r.Publish(ctx, nil, 0)
 							cancel()
 						}
 					}()

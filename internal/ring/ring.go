@@ -144,8 +144,11 @@ const MaxSize = 1 << 24
 
 // An Entry is one published item. It is immutable once stored in a ring.
 type Entry[T any] struct {
-	Seq       uint64
-	Publisher string
+	Seq uint64
+	// Publisher points to the publisher's identity, or is nil if it has
+	// none: a pointer keeps the entry a word shorter than a string would,
+	// and entries are what a publish allocates.
+	Publisher *string
 	Value     T
 }
 
@@ -258,7 +261,7 @@ func (r *Ring[T]) Head() uint64 { return r.head.Load() >> headShift }
 // wakes them. While the ring has gates, Publish waits until every gated
 // reader has read the entry it would overwrite; if ctx is done first it
 // returns ctx.Err() having claimed nothing.
-func (r *Ring[T]) Publish(ctx context.Context, publisher string, v T) (uint64, error) {
+func (r *Ring[T]) Publish(ctx context.Context, publisher *string, v T) (uint64, error) {
 	seq, err := r.claim(ctx)
 	if err != nil {
 		return 0, err

@@ -79,13 +79,13 @@ func claim[T any](r *Ring[T], publisher string, v T) *Entry[T] {
 		panic(err)
 	}
 	e := r.entry(seq)
-	e.Seq, e.Publisher, e.Value = seq, publisher, v
+	e.Seq, e.Publisher, e.Value = seq, &publisher, v
 	return e
 }
 
 // pub publishes on a ring without gates.
 func pub[T any](r *Ring[T], publisher string, v T) uint64 {
-	seq, err := r.Publish(context.Background(), publisher, v)
+	seq, err := r.Publish(context.Background(), &publisher, v)
 	if err != nil {
 		panic(err)
 	}
@@ -125,7 +125,7 @@ func TestWrapAround(t *testing.T) {
 					t.Fatalf("publish %d got seq %d", i, seq)
 				}
 				e := rd.read(t)
-				if e == nil || e.Seq != uint64(i) || e.Value != i || e.Publisher != "p" {
+				if e == nil || e.Seq != uint64(i) || e.Value != i || *e.Publisher != "p" {
 					t.Fatalf("after publish %d read %+v", i, e)
 				}
 				if e := rd.read(t); e != nil {
