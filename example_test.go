@@ -123,6 +123,35 @@ func ExampleSubscription_Next() {
 	// tick 6 (missed 0)
 }
 
+// NextBatch reads what is ready in one call: a reader that fell behind
+// catches up in a few calls rather than one per item.
+func ExampleSubscription_NextBatch() {
+	ctx := context.Background()
+	cache, _ := topics.NewCache("demo")
+	defer cache.Close()
+	sub, _ := cache.Subscribe(ctx, "orders")
+	defer sub.Close()
+
+	for i := 1; i <= 5; i++ {
+		_ = cache.PublishString(ctx, "orders", fmt.Sprint("order ", i))
+	}
+	batch := make([]topics.Item[topics.Value], 4)
+	for range 2 {
+		n, err := sub.NextBatch(ctx, batch)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Print(n, " items:")
+		for _, item := range batch[:n] {
+			fmt.Print(" ", item.Value)
+		}
+		fmt.Println()
+	}
+	// Output:
+	// 4 items: order 1 order 2 order 3 order 4
+	// 1 items: order 5
+}
+
 // All iterates over a subscription in a range loop; leaving the loop closes
 // the subscription.
 func ExampleSubscription_All() {

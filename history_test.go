@@ -500,12 +500,21 @@ func (p *pubRecorder) publish(ctx context.Context, c *topics.Cache, topic string
 }
 
 // A subRecorder reads a subscription and records what it receives. It is
-// used by one goroutine.
+// used by one goroutine. Every other subscription reads with NextBatch,
+// into a buffer of batchRead items that next hands out one by one, so that
+// the checker judges both ways of reading.
 type subRecorder struct {
 	r   *recorder
 	sub *topics.Subscription[topics.Value]
 	h   subHistory
+
+	batch    []topics.Item[topics.Value] // nil: read with Next
+	pos, end int                         // batch[pos:end] is read, not yet handed out
 }
+
+// batchRead is the buffer of the subRecorders that read with NextBatch:
+// small, so that batches are often full and often not.
+const batchRead = 5
 
 // subscribe subscribes and records the subscription. keepsUp and readToEnd
 // are what the scenario guarantees of it.
@@ -521,6 +530,9 @@ func (r *recorder) subscribe(ctx context.Context, c *topics.Cache, topic, name s
 		KeepsUp: keepsUp, ReadToEnd: readToEnd,
 	}}
 	r.mu.Lock()
+	if len(r.subs)%2 == 1 {
+		s.batch = make([]topics.Item[topics.Value], batchRead)
+	}
 	r.subs = append(r.subs, s)
 	r.mu.Unlock()
 	return s, nil
@@ -528,13 +540,30 @@ func (r *recorder) subscribe(ctx context.Context, c *topics.Cache, topic, name s
 
 // next reads and records one item.
 func (s *subRecorder) next(ctx context.Context) (topics.Item[topics.Value], error) {
-	it, err := s.sub.Next(ctx)
+	it, err := s.read(ctx)
 	if err != nil {
 		return it, err
 	}
 	tick := s.r.tick()
 	s.h.Items = append(s.h.Items, recvEvent{Seq: it.Sequence, Page: it.Page, Missed: it.Missed, Tick: tick, Value: it.Value.Bytes()})
 	return it, nil
+}
+
+// read returns the next item from the subscription, or from the batch
+// read before.
+func (s *subRecorder) read(ctx context.Context) (topics.Item[topics.Value], error) {
+	if s.batch == nil {
+		return s.sub.Next(ctx)
+	}
+	if s.pos == s.end {
+		n, err := s.sub.NextBatch(ctx, s.batch)
+		if err != nil {
+			return topics.Item[topics.Value]{}, err
+		}
+		s.pos, s.end = 0, n
+	}
+	s.pos++
+	return s.batch[s.pos-1], nil
 }
 
 // close closes the subscription and records when it first did.

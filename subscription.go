@@ -169,6 +169,19 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 // words makes the compiler spill it and copy it again in wider moves, which
 // stalls on store forwarding and cost about a third of a delivery.
 func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T]) {
+	s.fill(it, e)
+	// settle(d-1), written out: a call per item costs what it saves.
+	if s.hot.lossless {
+		s.opt.gate.Advance(s.next)
+	}
+	if s.hot.d%statsEvery == 0 || s.hot.dirty || !s.topic.ring.Ready(s.next) {
+		s.stats.flush()
+	}
+}
+
+// fill fills it with entry e, moves the cursor past e and counts the
+// delivery. The caller then settles.
+func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T]) {
 	// Field by field: a composite literal is built on the stack and copied.
 	it.Topic = s.topic.name
 	it.Sequence = e.Seq
@@ -182,12 +195,61 @@ func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T]) {
 	it.Value = e.Value
 	s.next = e.Seq + 1
 	s.hot.d++
+}
+
+// settle follows one or more fills, the first of which found the count of
+// deliveries at d: it lets lossless publishers past what was read, and
+// publishes the statistics when the deliveries crossed a multiple of
+// statsEvery, changed the missed count, or caught up with the topic.
+func (s *Subscription[T]) settle(d uint64) {
 	if s.hot.lossless {
 		s.opt.gate.Advance(s.next)
 	}
-	if s.hot.d%statsEvery == 0 || s.hot.dirty || !s.topic.ring.Ready(s.next) {
+	if s.hot.d/statsEvery != d/statsEvery || s.hot.dirty || !s.topic.ring.Ready(s.next) {
 		s.stats.flush()
 	}
+}
+
+// NextBatch reads into items every item that is ready, in order, up to
+// len(items), and returns how many it read. If none is ready it waits for
+// one as Next does, so it returns at least one item, or none with the error
+// Next would return. Each item's Missed counts what was lost just before it,
+// as with Next.
+//
+// A reader that gets behind reads its backlog in a few calls instead of one
+// call per item: the checks Next makes for every item (has the subscription
+// ended, is ctx done) are made once per call, statistics are published once
+// per call at most, and the items are written in place, where returning each
+// one from Next makes the caller copy it (an Item has more fields than the
+// Go compiler keeps in registers). Items already in the buffer are returned
+// even if the subscription ends while NextBatch reads them; the next call
+// reports the end.
+func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	// The first item as Next gets it: waiting if need be, or reporting why
+	// there will be none.
+	it, err := s.Next(ctx)
+	if err != nil {
+		return 0, err
+	}
+	items[0] = it
+	r := &s.topic.ring
+	d := s.hot.d
+	n := 1
+	for ; n < len(items); n++ {
+		e := r.Read(s.next)
+		if e == nil {
+			break
+		}
+		s.noteLoss(e)
+		s.fill(&items[n], e)
+	}
+	if n > 1 {
+		s.settle(d)
+	}
+	return n, nil
 }
 
 // ended returns the error that ended the subscription, or nil.

@@ -44,7 +44,8 @@
 // [Engine.DeleteCache] it also wraps [ErrCacheNotFound]. Next returns
 // ctx.Err() when the context given to Next itself is done, and the
 // subscription stays open. Leaving a range loop over [Subscription.All]
-// closes the subscription.
+// closes the subscription. [Subscription.NextBatch] reads every item that is
+// ready in one call, and ends as Next does.
 //
 // Payloads. Publish copies the bytes it is given and keeps no reference to
 // them. Every subscriber receives the same copy: the slice from
