@@ -23,6 +23,9 @@ package topics_test
 //
 //	topics          Cache.Publish of a 16-byte []byte (copied once)
 //	topics-typed    Topic[benchkit.Tick].Publish of a 16-byte struct
+//	topics-batch, topics-typed-batch
+//	                the same, read with NextBatch (64 items at most per
+//	                call); in BenchmarkFanout only
 //	channels        the baseline with the same []byte (copied once): a
 //	                buffered channel per subscriber, a non-blocking send
 //	channels-typed  the baseline with the struct
@@ -53,6 +56,8 @@ const benchTopic = "bench"
 var (
 	specTopics        = benchkit.Topics()
 	specTopicsTyped   = benchkit.TopicsTyped()
+	specTopicsBatch   = benchkit.TopicsBatch()
+	specTypedBatch    = benchkit.TopicsTypedBatch()
 	specChannels      = benchkit.Channels()
 	specChannelsTyped = benchkit.ChannelsTyped()
 	specHandoff       = benchkit.Spec{Name: "chan-handoff", New: func(testing.TB) benchkit.System {
@@ -75,7 +80,7 @@ func losslessSpecs(ring int) []benchkit.Spec {
 // TestBenchSystems checks that the systems the benchmarks measure deliver
 // every item, so that a benchmark never times a system that lost its way.
 func TestBenchSystems(t *testing.T) {
-	for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specChannelsTyped} {
+	for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specChannels, specChannelsTyped} {
 		t.Run(spec.Name, func(t *testing.T) { benchkit.Check(t, spec, 3) })
 	}
 	// The hand-off is one channel: each item reaches one subscriber.
@@ -103,7 +108,7 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range benchkit.FanoutSubs {
 		b.Run(benchkit.Name("subs", n), func(b *testing.B) {
-			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specChannelsTyped} {
+			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specChannels, specChannelsTyped} {
 				b.Run(spec.Name, func(b *testing.B) { benchkit.Fanout(b, spec, n) })
 			}
 		})

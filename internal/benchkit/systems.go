@@ -47,6 +47,26 @@ func TopicsTyped() Spec {
 	}}
 }
 
+// TopicsBatch returns "topics-batch": [Topics] with subscribers that read
+// with Subscription.NextBatch into a buffer of BatchRead items.
+func TopicsBatch() Spec {
+	return Spec{Name: "topics-batch", New: func(tb testing.TB) System {
+		return newTopicsSystem(tb, topicsConfig{batch: true})
+	}}
+}
+
+// TopicsTypedBatch returns "topics-typed-batch": [TopicsTyped] with
+// subscribers that read with Subscription.NextBatch.
+func TopicsTypedBatch() Spec {
+	return Spec{Name: "topics-typed-batch", New: func(tb testing.TB) System {
+		return newTopicsTypedSystem(tb, topicsConfig{batch: true})
+	}}
+}
+
+// BatchRead is the buffer, in items, of the subscribers of the batch
+// systems.
+const BatchRead = 64
+
 // TopicsLossless returns "topics-lossless": [Topics] with a ring of ring
 // items and subscriptions made with Lossless().
 func TopicsLossless(ring int) Spec {
@@ -108,6 +128,7 @@ func newTicker() func() Tick {
 type topicsConfig struct {
 	ring     int  // WithRingSize; 0 for the default
 	lossless bool // subscribe with Lossless()
+	batch    bool // read with NextBatch rather than Next
 }
 
 func (cfg topicsConfig) newCache(tb testing.TB) *topics.Cache {
@@ -134,11 +155,12 @@ type topicsSystem struct {
 	tb    testing.TB
 	cache *topics.Cache
 	opts  []topics.SubscribeOption
+	batch bool
 	wg    sync.WaitGroup
 }
 
 func newTopicsSystem(tb testing.TB, cfg topicsConfig) *topicsSystem {
-	return &topicsSystem{tb: tb, cache: cfg.newCache(tb), opts: cfg.subscribeOptions()}
+	return &topicsSystem{tb: tb, cache: cfg.newCache(tb), opts: cfg.subscribeOptions(), batch: cfg.batch}
 }
 
 func (s *topicsSystem) Publish() {
@@ -152,7 +174,7 @@ func (s *topicsSystem) Drain(sink *Sink) {
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	s.wg.Go(func() { drainTopic(sub, sink) })
+	s.wg.Go(func() { drain(sub, sink, s.batch) })
 }
 
 func (s *topicsSystem) Stall() {
@@ -164,6 +186,32 @@ func (s *topicsSystem) Stall() {
 func (s *topicsSystem) Close() {
 	_ = s.cache.Close() // ends every subscription
 	s.wg.Wait()
+}
+
+// drain reads sub until it ends, reporting every item to sink, with
+// NextBatch if batch is set and with Next otherwise.
+func drain[T any](sub *topics.Subscription[T], sink *Sink, batch bool) {
+	if batch {
+		drainBatch(sub, sink)
+	} else {
+		drainTopic(sub, sink)
+	}
+}
+
+// drainBatch reads sub with NextBatch until it ends, reporting every item
+// to sink.
+func drainBatch[T any](sub *topics.Subscription[T], sink *Sink) {
+	ctx := context.Background()
+	items := make([]topics.Item[T], BatchRead)
+	for {
+		n, err := sub.NextBatch(ctx, items)
+		if err != nil {
+			return
+		}
+		for i := range items[:n] {
+			sink.Deliver(items[i].Missed)
+		}
+	}
 }
 
 // drainTopic reads sub until it ends, reporting every item to sink.
@@ -184,6 +232,7 @@ type topicsTypedSystem struct {
 	cache *topics.Cache
 	topic *topics.Topic[Tick]
 	opts  []topics.SubscribeOption
+	batch bool
 	seq   uint64
 	wg    sync.WaitGroup
 }
@@ -194,7 +243,7 @@ func newTopicsTypedSystem(tb testing.TB, cfg topicsConfig) *topicsTypedSystem {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &topicsTypedSystem{tb: tb, cache: c, topic: h, opts: cfg.subscribeOptions()}
+	return &topicsTypedSystem{tb: tb, cache: c, topic: h, opts: cfg.subscribeOptions(), batch: cfg.batch}
 }
 
 func (s *topicsTypedSystem) Publish() {
@@ -209,7 +258,7 @@ func (s *topicsTypedSystem) Drain(sink *Sink) {
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	s.wg.Go(func() { drainTopic(sub, sink) })
+	s.wg.Go(func() { drain(sub, sink, s.batch) })
 }
 
 func (s *topicsTypedSystem) Stall() {

@@ -22,13 +22,18 @@ type Peer struct {
 	Inline bool
 }
 
-// Peers returns the systems of the comparison, topics and the channel
-// baseline first (both from benchkit, shared with the library's benchmarks).
+// Peers returns the systems of the comparison, topics (read with Next and
+// with NextBatch) and the channel baseline first (all from benchkit, shared
+// with the library's benchmarks).
 func Peers() []Peer {
 	return []Peer{
 		{
 			Spec: benchkit.Topics(),
 			Slow: "drops the oldest items for that subscriber and tells it how many (Item.Missed); the publisher never waits",
+		},
+		{
+			Spec: benchkit.TopicsBatch(),
+			Slow: "as topics; its subscribers read with NextBatch, up to 64 items a call",
 		},
 		{
 			Spec: benchkit.Channels(),
