@@ -392,8 +392,24 @@ func (m *model) step(op int, x, y, z byte) {
 		} else {
 			var s *topics.Subscription[topics.Value]
 			if s, err = mc.real.Subscribe(ctx, topic, subOpts...); err == nil {
+				// Every other untyped subscription reads with NextBatch, one
+				// item at a time so that each read is one step of the model:
+				// its waiting and its errors must be Next's.
+				batch := z&8 != 0
 				ms.read = func(ctx context.Context) (topics.Item[mItem], error) {
-					it, err := s.Next(ctx)
+					var it topics.Item[topics.Value]
+					var err error
+					if batch {
+						buf := make([]topics.Item[topics.Value], 1)
+						var n int
+						n, err = s.NextBatch(ctx, buf)
+						if err == nil && n != 1 {
+							err = fmt.Errorf("NextBatch read %d items into a buffer of 1", n)
+						}
+						it = buf[0]
+					} else {
+						it, err = s.Next(ctx)
+					}
 					return topics.Item[mItem]{Topic: it.Topic, Sequence: it.Sequence, Page: it.Page, Publisher: it.Publisher,
 						Missed: it.Missed, Value: mItem{value: it.Value.String(), text: it.Value.IsText()}}, err
 				}
