@@ -220,9 +220,9 @@ func (s *Subscription[T]) settle(d uint64) {
 // call per item: the checks Next makes for every item (has the subscription
 // ended, is ctx done) are made once per call, the statistics are published
 // by the rule Next follows (see SubscriptionStats) applied to the whole
-// call, and the items are written in place, where returning each one from
-// Next makes the caller copy it (an Item has more fields than the Go
-// compiler keeps in registers). Items already in the buffer are returned
+// call, and the items are written in place, where a caller of Next stores
+// the Item it returns and copies it again (the compiler does not keep a
+// struct of more than four fields in registers). Items already in the buffer are returned
 // even if the subscription ends while NextBatch reads them; the next call
 // reports the end.
 func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, error) {
