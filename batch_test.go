@@ -163,10 +163,17 @@ func TestNextBatchReleasesLosslessPublishers(t *testing.T) {
 	third := publishAsync(context.Background(), c, "t", "x")
 	fourth := publishAsync(context.Background(), c, "t", "x")
 	waitPublishersBlocked(t, 2)
-	assert.Equal(t, []string{"1", "2"}, values(nextBatch(t, s, 4)))
+	// Reading 1 releases the third publish at once, so the batch may also
+	// find its item: it holds 1, 2 and perhaps that one.
+	got := values(nextBatch(t, s, 4))
+	require.GreaterOrEqual(t, len(got), 2)
+	assert.Equal(t, []string{"1", "2"}, got[:2])
 	require.NoError(t, awaitErr(t, third))
 	require.NoError(t, awaitErr(t, fourth))
-	assert.Len(t, nextBatch(t, s, 4), 2)
+	for len(got) < 4 {
+		got = append(got, values(nextBatch(t, s, 4))...)
+	}
+	assert.Equal(t, []string{"1", "2", "x", "x"}, got)
 }
 
 func TestNextBatchTyped(t *testing.T) {
