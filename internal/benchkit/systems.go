@@ -10,9 +10,10 @@ import (
 )
 
 // The systems that the library's benchmarks (bench_test.go) and the peer
-// comparison (internal/peerbench) both measure: topics, and a plain
-// channel-per-subscriber fan-out as the baseline, each dropping or lossless,
-// with the 16-byte []byte Payload or the 16-byte [Tick]. They live here
+// comparison (internal/peerbench) both measure: topics (its subscribers
+// reading with Next, or with NextBatch), and a plain channel-per-subscriber
+// fan-out as the baseline, each dropping or lossless, with the 16-byte
+// []byte Payload or the 16-byte [Tick]. They live here
 // rather than in bench_test.go because a module cannot import another
 // package's test files. Each function returns a fresh [Spec]; the name it
 // gives is the last element of the benchmark names, which cmd/perftable
