@@ -170,13 +170,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 // stalls on store forwarding and cost about a third of a delivery.
 func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T]) {
 	s.fill(it, e)
-	// settle(d-1), written out: a call per item costs what it saves.
-	if s.hot.lossless {
-		s.opt.gate.Advance(s.next)
-	}
-	if s.hot.d%statsEvery == 0 || s.hot.dirty || !s.topic.ring.Ready(s.next) {
-		s.stats.flush()
-	}
+	s.settle(s.hot.d - 1)
 }
 
 // fill fills it with entry e, moves the cursor past e and counts the
