@@ -47,15 +47,7 @@ func (s *Subscription[T]) lossStarted(seq, missed uint64) {
 		return
 	}
 	s.hot.lossy, st.episodeLoss = true, missed
-	t := s.topic
-	t.cache.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "topics: subscriber is missing items",
-		slog.String("cache", t.cache.name),
-		slog.String("topic", t.name),
-		slog.Uint64("page", t.page),
-		slog.Uint64("sequence", seq),
-		slog.Uint64("missed", missed),
-		slog.Uint64("missed_total", s.hot.m),
-	)
+	s.logEpisode(slog.LevelWarn, "topics: subscriber is missing items", seq, slog.Uint64("missed", missed))
 }
 
 // caughtUp ends a loss episode: the subscription has read item seq, the
@@ -63,13 +55,20 @@ func (s *Subscription[T]) lossStarted(seq, missed uint64) {
 func (s *Subscription[T]) caughtUp(seq uint64) {
 	st := s.opt
 	s.hot.lossy = false
+	s.logEpisode(slog.LevelInfo, "topics: subscriber caught up", seq, slog.Uint64("missed_episode", st.episodeLoss))
+}
+
+// logEpisode logs a record of a loss episode at item seq: the attributes
+// every such record has, with count (what the record is about) before
+// missed_total.
+func (s *Subscription[T]) logEpisode(level slog.Level, msg string, seq uint64, count slog.Attr) {
 	t := s.topic
-	t.cache.cfg.logger.LogAttrs(context.Background(), slog.LevelInfo, "topics: subscriber caught up",
+	t.cache.cfg.logger.LogAttrs(context.Background(), level, msg,
 		slog.String("cache", t.cache.name),
 		slog.String("topic", t.name),
 		slog.Uint64("page", t.page),
 		slog.Uint64("sequence", seq),
-		slog.Uint64("missed_episode", st.episodeLoss),
+		count,
 		slog.Uint64("missed_total", s.hot.m),
 	)
 }
