@@ -2,8 +2,10 @@ package topics_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +53,24 @@ func next[T any](t testing.TB, s *topics.Subscription[T]) topics.Item[T] {
 func publish(t testing.TB, c *topics.Cache, topic, value string) {
 	t.Helper()
 	require.NoError(t, c.PublishString(context.Background(), topic, value))
+}
+
+// publishConcurrently publishes each text values "p:i" (i from 0) to topic
+// from each of publishers goroutines p at once, and returns when they have
+// all finished; a failed publish fails the test.
+func publishConcurrently(t testing.TB, c *topics.Cache, topic string, publishers, each int) {
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				if err := c.PublishString(context.Background(), topic, fmt.Sprintf("%d:%d", p, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 type result[T any] struct {

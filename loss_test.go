@@ -131,18 +131,7 @@ func TestLossConcurrent(t *testing.T) {
 			}
 		})
 	}
-	var pwg sync.WaitGroup
-	for p := range publishers {
-		pwg.Go(func() {
-			for i := range each {
-				if err := c.PublishString(context.Background(), "t", fmt.Sprintf("%d/%d", p, i)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	pwg.Wait()
+	publishConcurrently(t, c, "t", publishers, each)
 	wg.Wait()
 	for r, tl := range tallies {
 		require.NoError(t, tl.err, readers[r].name)

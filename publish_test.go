@@ -166,18 +166,7 @@ func TestConcurrentPublishersOneOrder(t *testing.T) {
 			}
 		})
 	}
-	var pwg sync.WaitGroup
-	for p := range publishers {
-		pwg.Go(func() {
-			for i := range each {
-				if err := c.PublishString(context.Background(), "t", fmt.Sprintf("%d:%d", p, i)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	pwg.Wait()
+	publishConcurrently(t, c, "t", publishers, each)
 	wg.Wait()
 	for r := range readers {
 		require.NoError(t, errs[r])
