@@ -81,13 +81,7 @@ func TestEngineDeleteCache(t *testing.T) {
 	require.ErrorIs(t, e.DeleteCache("c"), topics.ErrCacheNotFound, "deleting twice")
 
 	// Every operation on the deleted cache says so.
-	require.ErrorIs(t, old.Publish(ctx, "t", []byte("x")), topics.ErrCacheNotFound)
-	require.ErrorIs(t, old.PublishString(ctx, "t", "x"), topics.ErrCacheNotFound)
-	s, err := old.Subscribe(ctx, "t")
-	require.ErrorIs(t, err, topics.ErrCacheNotFound)
-	assert.Nil(t, s)
-	_, err = topics.TopicOf[int](old, "typed")
-	require.ErrorIs(t, err, topics.ErrCacheNotFound)
+	requireCacheRefuses(t, old, topics.ErrCacheNotFound)
 	require.ErrorIs(t, h.Publish(ctx, 1), topics.ErrCacheNotFound)
 	si, err := h.Subscribe(ctx)
 	require.ErrorIs(t, err, topics.ErrCacheNotFound)
@@ -194,13 +188,7 @@ func TestClosedCacheOperations(t *testing.T) {
 	require.NoError(t, hi.Publish(ctx, 1))
 	require.NoError(t, c.Close())
 
-	require.ErrorIs(t, c.Publish(ctx, "t", []byte("x")), topics.ErrClosed)
-	require.ErrorIs(t, c.PublishString(ctx, "t", "x"), topics.ErrClosed)
-	s, err := c.Subscribe(ctx, "t")
-	require.ErrorIs(t, err, topics.ErrClosed)
-	assert.Nil(t, s)
-	_, err = topics.TopicOf[string](c, "s")
-	require.ErrorIs(t, err, topics.ErrClosed)
+	requireCacheRefuses(t, c, topics.ErrClosed)
 	require.ErrorIs(t, hv.Publish(ctx, topics.TextValue("x")), topics.ErrClosed)
 	require.ErrorIs(t, hi.Publish(ctx, 2), topics.ErrClosed)
 	_, err = hv.Subscribe(ctx)
@@ -208,4 +196,18 @@ func TestClosedCacheOperations(t *testing.T) {
 	_, err = hi.Subscribe(ctx)
 	require.ErrorIs(t, err, topics.ErrClosed)
 	assert.Equal(t, "c", c.Name())
+}
+
+// requireCacheRefuses requires every call on c that needs a live cache
+// (publishing, subscribing, getting a typed handle) to fail with want.
+func requireCacheRefuses(t *testing.T, c *topics.Cache, want error) {
+	t.Helper()
+	ctx := context.Background()
+	require.ErrorIs(t, c.Publish(ctx, "t", []byte("x")), want)
+	require.ErrorIs(t, c.PublishString(ctx, "t", "x"), want)
+	s, err := c.Subscribe(ctx, "t")
+	require.ErrorIs(t, err, want)
+	assert.Nil(t, s)
+	_, err = topics.TopicOf[int](c, "typed")
+	require.ErrorIs(t, err, want)
 }
