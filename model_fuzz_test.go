@@ -143,6 +143,18 @@ func (m *model) fatalf(format string, args ...any) {
 	m.t.Fatalf("%s\nscript so far:\n  %s", fmt.Sprintf(format, args...), strings.Join(m.log, "\n  "))
 }
 
+// lookupReasons returns why the model expects Engine.Cache or DeleteCache
+// of name to fail: a closed engine, else no such cache.
+func (m *model) lookupReasons(name string) [][]error {
+	switch {
+	case m.closed:
+		return [][]error{reasonClosed}
+	case m.caches[name] == nil:
+		return [][]error{reasonNotFound}
+	}
+	return nil
+}
+
 // want compares an error with the reasons the model finds for one: with
 // none it must be nil; with some, it must wrap every sentinel of one of
 // them. It reports whether the call succeeded.
@@ -261,27 +273,13 @@ func (m *model) step(op int, x, y, z byte) {
 
 	case opLookupCache:
 		c, err := m.e.Cache(name)
-		var reasons [][]error
-		switch {
-		case m.closed:
-			reasons = append(reasons, reasonClosed)
-		case m.caches[name] == nil:
-			reasons = append(reasons, reasonNotFound)
-		}
-		if m.want("Engine.Cache", err, reasons...) && c != m.caches[name].real {
+		if m.want("Engine.Cache", err, m.lookupReasons(name)...) && c != m.caches[name].real {
 			m.fatalf("Engine.Cache(%q) returned another cache than CreateCache did", name)
 		}
 
 	case opDeleteCache:
 		err := m.e.DeleteCache(name)
-		var reasons [][]error
-		switch {
-		case m.closed:
-			reasons = append(reasons, reasonClosed)
-		case m.caches[name] == nil:
-			reasons = append(reasons, reasonNotFound)
-		}
-		if m.want("DeleteCache", err, reasons...) {
+		if m.want("DeleteCache", err, m.lookupReasons(name)...) {
 			mc := m.caches[name]
 			delete(m.caches, name)
 			m.end(mc, reasonDeleted)
