@@ -24,3 +24,27 @@ func TestSubscriptionLayout(t *testing.T) {
 		t.Errorf("a subscription is %d bytes, not two cache lines", size)
 	}
 }
+
+// A subscription's statistics find its hot counts by a fixed offset
+// (subStats.hot, PROTOTYPE) computed once from Subscription[struct{}]; it
+// must be right for every type parameter.
+//
+// Breaks if a field whose size depends on T lies between hot and stats in
+// Subscription (e.g. a T beside the waiter), or if hotFromStats is off.
+func TestSubStatsHotLayout(t *testing.T) {
+	check := func(name string, stats *subStats, hot *hotCounts) {
+		t.Helper()
+		if got := stats.hot(); got != hot {
+			t.Errorf("%s: stats.hot() = %p, &s.hot = %p", name, got, hot)
+		}
+	}
+	v := new(Subscription[Value])
+	check("Subscription[Value]", &v.stats, &v.hot)
+	p := new(Subscription[struct{ a, b int64 }])
+	check("Subscription[struct{ a, b int64 }]", &p.stats, &p.hot)
+	// Through the pointer, the counts are the subscription's own.
+	p.stats.hot().d = 42
+	if p.hot.d != 42 {
+		t.Errorf("wrote d through stats.hot(), subscription has %d", p.hot.d)
+	}
+}

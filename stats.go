@@ -7,8 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/ringbus/topics/internal/ring"
+	"unsafe"
 )
 
 // Statistics.
@@ -114,7 +113,9 @@ const publishing = 1 << 63
 // subStats is the rest of a subscription's part in the statistics: what
 // readers of the statistics and the topic's list of subscriptions need.
 type subStats struct {
-	hot    *hotCounts
+	// The hot counts are found from here by their offset (hot), not by a
+	// pointer: the 8 bytes went to the ring cursor, to keep a subscription
+	// within 128 bytes.
 	missed atomic.Uint64 // m as last published by flush
 	start  uint64        // the first sequence wanted; fixed before the subscription is shared
 
@@ -127,9 +128,9 @@ type subStats struct {
 // deliver counts the delivery. It stays small enough to be inlined, and so
 // does deliver: the rare work, when items were lost or a loss episode is
 // under way, is in recordLoss.
-func (s *Subscription[T]) noteLoss(e *ring.Entry[T]) {
-	if e.Seq != s.next || s.hot.lossy {
-		s.recordLoss(e.Seq)
+func (s *Subscription[T]) noteLoss(seq uint64) {
+	if seq != s.next || s.hot.lossy {
+		s.recordLoss(seq)
 	}
 }
 
@@ -157,7 +158,7 @@ const statsEvery = 32
 // When missed changed, delivered is first republished with the publishing
 // bit, then missed, then delivered without the bit: see counts.
 func (st *subStats) flush() {
-	h := st.hot
+	h := st.hot()
 	if h.dirty {
 		h.delivered.Store(h.d | publishing)
 		st.missed.Store(h.m)
@@ -175,7 +176,7 @@ func (st *subStats) flush() {
 // read, and a pair that flush published. Every field is atomic: readers never
 // race with the reader's flushes, as a plain seqlock would.
 func (st *subStats) counts() (delivered, missed uint64) {
-	h := st.hot
+	h := st.hot()
 	for {
 		if d := h.delivered.Load(); d&publishing == 0 {
 			m := st.missed.Load()
@@ -441,4 +442,15 @@ func (c *Cache) retireSubscriptions() {
 		ts.mu.Unlock()
 		return true
 	})
+}
+
+// hotFromStats is the offset of a subscription's hot counts from its
+// statistics' view; it does not depend on the subscription's type parameter.
+var hotFromStats = int(unsafe.Offsetof(Subscription[struct{}]{}.hot)) - int(unsafe.Offsetof(Subscription[struct{}]{}.stats))
+
+// hot returns the hot counts of the subscription st belongs to. Every
+// subStats is the stats field of a Subscription, and the offset does not
+// depend on the type parameter (TestSubStatsHotLayout).
+func (st *subStats) hot() *hotCounts {
+	return (*hotCounts)(unsafe.Add(unsafe.Pointer(st), hotFromStats))
 }

@@ -39,12 +39,13 @@ type Subscription[T any] struct {
 	// reading goroutine.
 	next  uint64
 	topic *topic[T]
-	opt   *subOptional // what only some subscriptions need; nil for the others
+	cur   ring.Cursor[T] // the chunk of entries the reader holds; reader only
 	end   atomic.Pointer[endError]
 	hot   hotCounts // statistics kept by the reader (stats.go)
 
-	// Cold. The waiter's words that publishers write when they wake this
-	// subscription come first, away from the next subscription's hot bytes.
+	// Cold: read once per subscription, or written by publishers only
+	// when they wake it (the waiter).
+	opt    *subOptional // what only some subscriptions need; nil for the others
 	waiter ring.Waiter
 	stats  subStats // the statistics' view of this subscription (stats.go)
 }
@@ -90,7 +91,6 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 		s.next = startAt(t, cfg, t.ring.Head())
 	}
 	s.waiter.Init()
-	s.stats.hot = &s.hot
 	t.track(&s.stats, s.next)
 	if ctx.Done() != nil {
 		s.opt.stop = context.AfterFunc(ctx, func() {
@@ -132,14 +132,15 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 			// context now, so that a subscription read to its end holds
 			// nothing through it.
 			s.detach()
+			s.cur.Release()
 			return Item[T]{}, err
 		}
 		if err := ctx.Err(); err != nil {
 			return Item[T]{}, err
 		}
-		if e := r.Read(s.next); e != nil {
-			s.noteLoss(e)
-			s.deliver(&it, e)
+		if e, seq := r.Read(&s.cur, s.next); e != nil {
+			s.noteLoss(seq)
+			s.deliver(&it, e, seq)
 			return it, nil
 		}
 		// Nothing to read: park, then look once more (the ring's handshake
@@ -148,11 +149,14 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 		if s.ended() != nil {
 			continue
 		}
-		if e := r.Read(s.next); e != nil {
-			s.noteLoss(e)
-			s.deliver(&it, e)
+		if e, seq := r.Read(&s.cur, s.next); e != nil {
+			s.noteLoss(seq)
+			s.deliver(&it, e, seq)
 			return it, nil
 		}
+		// About to sleep: let go of the chunk, which would keep it from
+		// being reused.
+		s.cur.Release()
 		if done := ctx.Done(); done != nil {
 			select {
 			case <-s.waiter.C():
@@ -168,26 +172,26 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 // the caller's Item rather than returning one: returning a struct of nine
 // words makes the compiler spill it and copy it again in wider moves, which
 // stalls on store forwarding and cost about a third of a delivery.
-func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T]) {
-	s.fill(it, e)
+func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T], seq uint64) {
+	s.fill(it, e, seq)
 	s.settle(s.hot.d - 1)
 }
 
 // fill fills it with entry e, moves the cursor past e and counts the
 // delivery. The caller then settles.
-func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T]) {
+func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) {
 	// Field by field: a composite literal is built on the stack and copied.
 	it.Topic = s.topic.name
-	it.Sequence = e.Seq
+	it.Sequence = seq
 	it.Page = s.topic.page
 	if p := e.Publisher; p != nil {
 		it.Publisher = *p
 	} else {
 		it.Publisher = ""
 	}
-	it.Missed = e.Seq - s.next
+	it.Missed = seq - s.next
 	it.Value = e.Value
-	s.next = e.Seq + 1
+	s.next = seq + 1
 	s.hot.d++
 }
 
@@ -234,12 +238,12 @@ func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, 
 	d := s.hot.d
 	n := 1
 	for ; n < len(items); n++ {
-		e := r.Read(s.next)
+		e, seq := r.Read(&s.cur, s.next)
 		if e == nil {
 			break
 		}
-		s.noteLoss(e)
-		s.fill(&items[n], e)
+		s.noteLoss(seq)
+		s.fill(&items[n], e, seq)
 	}
 	if n > 1 {
 		s.settle(d)
@@ -292,6 +296,7 @@ func (s *Subscription[T]) Close() error {
 func (s *Subscription[T]) closeByReader() {
 	s.stats.flush()
 	s.Close()
+	s.cur.Release()
 }
 
 // detach stops watching the Subscribe context. It is safe to call more than

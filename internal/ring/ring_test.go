@@ -22,6 +22,20 @@ type reader[T any] struct {
 	missed    uint64
 	w         Waiter
 	gate      *Gate // set for a lossless reader
+	cur       Cursor[T]
+}
+
+// seqEntry is an entry as a test sees it: with its sequence.
+type seqEntry[T any] struct {
+	Seq uint64
+	*Entry[T]
+}
+
+// claimed is a claimed, written, not yet stored entry.
+type claimed[T any] struct {
+	c   *chunk[T]
+	Seq uint64
+	*Entry[T]
 }
 
 func newReader[T any](r *Ring[T], from uint64) *reader[T] {
@@ -31,12 +45,13 @@ func newReader[T any](r *Ring[T], from uint64) *reader[T] {
 }
 
 // read returns the next entry without waiting, or nil.
-func (rd *reader[T]) read(t *testing.T) *Entry[T] {
+func (rd *reader[T]) read(t *testing.T) *seqEntry[T] {
 	t.Helper()
-	e := rd.r.Read(rd.next)
-	if e == nil {
+	en, seq := rd.r.Read(&rd.cur, rd.next)
+	if en == nil {
 		return nil
 	}
+	e := &seqEntry[T]{seq, en}
 	if e.Seq < rd.next {
 		t.Fatalf("read seq %d, wanted at least %d", e.Seq, rd.next)
 	}
@@ -51,7 +66,7 @@ func (rd *reader[T]) read(t *testing.T) *Entry[T] {
 
 // wait parks until the next entry is readable and returns it, failing the
 // test after a generous deadline.
-func (rd *reader[T]) wait(t *testing.T) *Entry[T] {
+func (rd *reader[T]) wait(t *testing.T) *seqEntry[T] {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -73,14 +88,24 @@ func (rd *reader[T]) wait(t *testing.T) *Entry[T] {
 
 // claim does the first half of a publish, as a publisher that is then
 // descheduled would: the caller stores the entry later.
-func claim[T any](r *Ring[T], publisher string, v T) *Entry[T] {
+func claim[T any](r *Ring[T], publisher string, v T) *claimed[T] {
 	seq, err := r.claim(context.Background())
 	if err != nil {
 		panic(err)
 	}
-	e := r.entry(seq)
-	e.Seq, e.Publisher, e.Value = seq, &publisher, v
-	return e
+	c := r.chunkOf(seq >> r.chunkShift)
+	e := new(Entry[T]) // hopelessly late: publishes nothing
+	if c != nil {
+		e = &c.entries[seq&(1<<r.chunkShift-1)]
+	}
+	e.Publisher, e.Value = &publisher, v
+	return &claimed[T]{c, seq, e}
+}
+
+func (r *Ring[T]) storeClaimed(e *claimed[T]) {
+	if e.c != nil {
+		r.store(e.c, e.Seq)
+	}
 }
 
 // pub publishes on a ring without gates.
@@ -179,9 +204,9 @@ func TestSlowPublisherDoesNotOverwriteNewer(t *testing.T) {
 	for i := 2; i <= size+1; i++ {
 		pub(r, "fast", i) // 2..5; 5 shares a slot with 1
 	}
-	r.store(slow)
-	if got := r.slot(1).Load(); got.Seq != size+1 {
-		t.Fatalf("slot of 1 and 5 holds seq %d after the slow store", got.Seq)
+	r.storeClaimed(slow)
+	if got := r.slot(1).Load(); got != size+1 {
+		t.Fatalf("slot of 1 and 5 holds seq %d after the slow store", got)
 	}
 	rd := newReader(r, 1)
 	var seqs []uint64
@@ -206,9 +231,9 @@ func TestReaderWaitsForStalledSequence(t *testing.T) {
 	if e := rd.read(t); e != nil {
 		t.Fatalf("read %d before 1 was stored", e.Seq)
 	}
-	done := make(chan *Entry[int])
+	done := make(chan *seqEntry[int])
 	go func() { done <- rd.wait(t) }()
-	r.store(stalled)
+	r.storeClaimed(stalled)
 	if e := <-done; e == nil || e.Seq != 1 {
 		t.Fatalf("woke with %+v, want seq 1", e)
 	}
@@ -224,7 +249,7 @@ func TestReaderReleasedWhenStalledSequenceIsLapped(t *testing.T) {
 	r := New[int](size)
 	stalled := claim(r, "", 1)
 	rd := newReader(r, 1)
-	done := make(chan *Entry[int])
+	done := make(chan *seqEntry[int])
 	go func() { done <- rd.wait(t) }()
 	for i := 2; i <= size+1; i++ {
 		pub(r, "", i)
@@ -233,7 +258,7 @@ func TestReaderReleasedWhenStalledSequenceIsLapped(t *testing.T) {
 	if e == nil || e.Seq != 2 || rd.missed != 1 {
 		t.Fatalf("woke with %+v, missed %d; want seq 2 after missing 1", e, rd.missed)
 	}
-	r.store(stalled) // late and lapped: dropped
+	r.storeClaimed(stalled) // late and lapped: dropped
 	for want := uint64(3); want <= size+1; want++ {
 		if e := rd.read(t); e == nil || e.Seq != want {
 			t.Fatalf("read %+v, want seq %d", e, want)
@@ -373,7 +398,7 @@ func TestConcurrentPublishersAndReaders(t *testing.T) {
 						// A slow publisher: descheduled between claim and store.
 						e := claim(r, "", newValue(p, n))
 						runtime.Gosched()
-						r.store(e)
+						r.storeClaimed(e)
 					}
 				}()
 			}
@@ -387,8 +412,9 @@ func TestConcurrentPublishersAndReaders(t *testing.T) {
 }
 
 // Entries come from chunks of consecutive sequences; a publisher so late
-// that its chunk left the table gets an entry of its own, and one whose
-// chunk left the table after it took its entry still stores it.
+// that its block's place was taken by a newer block publishes nothing, and
+// one whose chunk was abandoned after it took its entry still stores it (a
+// reader holding that chunk may read it; one that does not counts it missed).
 func TestChunks(t *testing.T) {
 	r := New[int](1 << 12)
 	per := uint64(1) << r.chunkShift
@@ -397,37 +423,51 @@ func TestChunks(t *testing.T) {
 	}
 	early := claim(r, "", 1)                    // took its place in block 0's chunk
 	lateSeq, _ := r.claim(context.Background()) // claimed, has not asked for its place yet
-	total := 2 + per*(chunksInFlight+1)         // block 0's place is taken again
+	total := 2 + per*r.w                        // block 0's place is taken again
 	for i := uint64(3); i <= total; i++ {
 		pub(r, "", int(i))
 	}
-	late := r.entry(lateSeq)
-	if c := r.chunks[0].Load(); c.block == 0 {
+	if c := r.chunkOf(lateSeq >> r.chunkShift); c != nil {
+		t.Fatalf("late publisher got a chunk")
+	}
+	if c := r.byBlock[0].Load(); c.tag.Load()>>tagShift == 0 {
 		t.Fatalf("block 0 still in the table")
 	}
-	for i := range r.chunks {
-		if ch := r.chunks[i].Load(); ch != nil && late == &ch.entries[lateSeq&(per-1)] {
-			t.Fatalf("late publisher got a place in a newer block's chunk")
-		}
-	}
-	late.Seq, late.Value = lateSeq, 2
-	r.store(early)
-	r.store(late)
+	r.storeClaimed(early) // lapped: dropped
 	rd := newReader(r, 1)
-	for want := uint64(1); want <= total; want++ {
+	e := rd.read(t)
+	if want := total - uint64(r.Size()) + 1; e == nil || e.Seq != want || e.Value != int(want) {
+		t.Fatalf("read %+v, want seq %d", e, want)
+	}
+	for want := e.Seq + 1; want <= total; want++ {
 		e := rd.read(t)
 		if e == nil || e.Seq != want || e.Value != int(want) {
 			t.Fatalf("read %+v, want seq %d", e, want)
 		}
 	}
-	// Consecutive sequences of one block share a chunk.
-	if a, b := r.slot(per).Load(), r.slot(per+1).Load(); uintptr(unsafe.Pointer(b))-uintptr(unsafe.Pointer(a)) != unsafe.Sizeof(*a) {
-		t.Errorf("entries %d and %d are not neighbours in a chunk", per, per+1)
+}
+
+// With no reader, a ring publishing 100,000 entries cycles through a
+// bounded set of chunks.
+func TestChunksAreReused(t *testing.T) {
+	r := New[benchValue](1024)
+	seen := map[*chunk[benchValue]]bool{}
+	per := uint64(1) << r.chunkShift
+	for i := 0; i < 100000; i++ {
+		seq, _ := r.Publish(context.Background(), nil, benchValue{})
+		if seq%per == 0 {
+			seen[r.byBlock[(seq/per)%r.w].Load()] = true
+		}
 	}
+	if n := uint64(len(seen)); n > r.w+2 {
+		t.Errorf("%d distinct chunks with a table of %d", n, r.w)
+	}
+	t.Logf("chunk of %d entries, table of %d, %d distinct chunks", per, r.w, len(seen))
 }
 
 // The hot words of a ring sit on cache lines of their own, and the slots
-// array of a ring of 1,024 fits the 8 KiB size class with its header.
+// array of a ring of 1,024 (no pointers, so no allocation header) fills the
+// 8 KiB size class.
 func TestLayout(t *testing.T) {
 	var r Ring[int]
 	head, waiters := unsafe.Offsetof(r.head), unsafe.Offsetof(r.waiters)
@@ -439,8 +479,8 @@ func TestLayout(t *testing.T) {
 		t.Errorf("gate cursor at %d, next field at %d", c, unsafe.Offsetof(g.g))
 	}
 	r.Init(1024)
-	if got := len(r.slots) * int(unsafe.Sizeof(r.last)); got+8 > 8192 {
-		t.Errorf("slots array of %d bytes plus its malloc header exceeds 8 KiB", got)
+	if got := len(r.slots) * 8; got > 8192 {
+		t.Errorf("slots array of %d bytes exceeds 8 KiB", got)
 	}
 	if r.Size() != 1024 {
 		t.Errorf("Size %d", r.Size())
