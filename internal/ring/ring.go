@@ -278,14 +278,16 @@ type Ring[T any] struct {
 	gating atomic.Pointer[gating]
 }
 
-// chunksInFlight bounds the chunk length of small rings (size/4).
-const chunksInFlight = 4
+// minBlocks is the fewest blocks a ring is cut into: chunks of a small ring
+// hold at most size/minBlocks entries, so that the table's spare chunks keep
+// few stale payloads alive.
+const minBlocks = 4
 
 // chunkBytes is the size a chunk of entries aims at.
 const chunkBytes = 2048
 
-// maxChunkLen caps the entries of a chunk, which bounds how many entries a
-// ring keeps alive beyond its size.
+// maxChunkLen caps the entries of a chunk, which bounds how many entries the
+// table's spare chunks keep alive beyond the ring's size.
 const maxChunkLen = 32
 
 // refShards is how many cache lines a chunk's reader count is spread over
@@ -370,9 +372,8 @@ func (r *Ring[T]) Init(size int) {
 	}
 	r.mask = uint64(size - 1)
 	r.slots = make([]atomic.Uint64, size)
-	inFlight := min(chunksInFlight, size)
 	n := chunkBytes / max(1, int(unsafe.Sizeof(Entry[T]{})))
-	n = min(max(n, 1), maxChunkLen, size/inFlight)
+	n = min(max(n, 1), maxChunkLen, size/min(minBlocks, size))
 	r.chunkShift = uint(bits.Len(uint(n)) - 1) // n rounded down to a power of two
 	// The table must hold every block that can have an entry in a slot, a
 	// lap, and some slack for late publishers and readers holding chunks:
