@@ -172,7 +172,7 @@
 //     per item for statistics (a full fence on amd64) and copies of the
 //     nine-word Item through the stack (store-forwarding stalls). Both are
 //     gone (see the topics package: stats.go, Subscription.deliver).
-//   - Entries are what a publish allocates, so their size shows: a Publisher
+//   - Entries were what a publish allocated, so their size showed: a Publisher
 //     pointer rather than a string and a two-word topics.Value took
 //     Entry[Value] from 56 to 32 bytes, Cache.Publish with no subscriber
 //     from 132 to 120 ns (benchstat, 12 interleaved runs, p=0.000).
@@ -215,7 +215,7 @@
 //   - Moving Publisher out of the entry, so that the chunks of a pointer-free
 //     T hold no pointers and the GC does not scan them, changed nothing
 //     either (typed publish, medians of 5 interleaved runs: 55.5 against
-//     55.9 ns). What entries cost is the allocation rate, not scanning:
+//     55.9 ns). What entries cost then was the allocation rate, not scanning:
 //     GOGC=400 takes the same publish to 39-51 ns, GOGC=off (fresh memory
 //     from the OS) to 50-64.
 package ring
@@ -241,8 +241,8 @@ const MaxSize = 1 << 24
 // in its slot or a reader holds its chunk.
 type Entry[T any] struct {
 	// Publisher points to the publisher's identity, or is nil if it has
-	// none: a pointer keeps the entry a word shorter than a string would,
-	// and entries are what a publish allocates.
+	// none: a pointer keeps the entry, and so every chunk, a word shorter
+	// than a string would.
 	Publisher *string
 	Value     T
 }
