@@ -49,7 +49,7 @@ func TestPublishReusesChunks(t *testing.T) {
 				publishLap(r, v)
 			}
 			if a := testing.AllocsPerRun(20, func() { publishLap(r, v) }); a != 0 {
-				t.Errorf("no reader: %v allocations per lap of %d (chunks of %d, table of %d)", a, size, 1<<r.chunkShift, r.w)
+				t.Errorf("no reader: %v allocations per lap of %d (chunks of %d, table of %d)", a, size, 1<<r.chunkShift, r.places())
 			}
 
 			r = New[benchValue](size)
@@ -142,10 +142,10 @@ func TestHeldChunkIsNotReused(t *testing.T) {
 	}
 	cur.Release()
 	b := h >> r.chunkShift
-	publishUntil(r, (b+1+r.w)<<r.chunkShift, benchValue{})
+	publishUntil(r, (b+1+r.places())<<r.chunkShift, benchValue{})
 	for i, c := range []*chunk[benchValue]{first, second} {
-		want := b + uint64(i) + r.w
-		if got := r.byBlock[want%r.w].Load(); got != c || c.tag.Load() != want<<tagShift {
+		want := b + uint64(i) + r.places()
+		if got := r.place(want).Load(); got != c || c.tag.Load() != want<<tagShift {
 			t.Errorf("chunk of block %d not reused for block %d: table has %p (tag %#x), chunk %p has tag %#x",
 				b+uint64(i), want, got, got.tag.Load(), c, c.tag.Load())
 		}
@@ -188,7 +188,7 @@ func TestLatePublisherBeyondTheTable(t *testing.T) {
 		t.Fatalf("woke with %+v, missed %d; want %d after missing %d", e, rd.missed, s+1, s)
 	}
 	block := s >> r.chunkShift
-	for r.Head() < (block+r.w)<<r.chunkShift {
+	for r.Head() < (block+r.places())<<r.chunkShift {
 		seq := pub(r, "", int(r.Head()+1))
 		for e := rd.read(t); e != nil; e = rd.read(t) {
 			if e.Value != int(e.Seq) {
@@ -199,11 +199,11 @@ func TestLatePublisherBeyondTheTable(t *testing.T) {
 			t.Fatalf("reader at %d after publish %d", rd.next, seq)
 		}
 	}
-	place := &r.byBlock[block%r.w]
+	place := r.place(block)
 	before := place.Load()
 	tag := before.tag.Load()
-	if tag>>tagShift < block+r.w {
-		t.Fatalf("the place of block %d holds block %d, want at least %d", block, tag>>tagShift, block+r.w)
+	if tag>>tagShift < block+r.places() {
+		t.Fatalf("the place of block %d holds block %d, want at least %d", block, tag>>tagShift, block+r.places())
 	}
 	slot := r.slot(s).Load()
 	if c := r.chunkOf(block); c != nil {
@@ -273,8 +273,8 @@ func TestReaderSkipsEntryOfAbandonedChunk(t *testing.T) {
 	const size = 64
 	r := New[benchValue](size)
 	per := uint64(1) << r.chunkShift
-	if per != 16 || r.w != 6 {
-		t.Fatalf("chunks of %d, table of %d: the numbers below assume 16 and 6", per, r.w)
+	if per != 16 || r.places() != 6 {
+		t.Fatalf("chunks of %d, table of %d: the numbers below assume 16 and 6", per, r.places())
 	}
 	const s = 80 // first of block 5
 	publishUntil(r, s-1, benchValue{n: 1})
@@ -289,7 +289,7 @@ func TestReaderSkipsEntryOfAbandonedChunk(t *testing.T) {
 	if stalled.Seq != s+size || stalled.c == nil {
 		t.Fatalf("claimed %d in chunk %p", stalled.Seq, stalled.c)
 	}
-	last := uint64(s + r.w*per) // first of block 11, whose place is block 5's
+	last := uint64(s + r.places()*per) // first of block 11, whose place is block 5's
 	for i := s + size + 1; i <= int(last); i++ {
 		r.Publish(context.Background(), nil, benchValue{n: i})
 	}

@@ -267,10 +267,9 @@ type Ring[T any] struct {
 	slots []atomic.Uint64
 
 	// The entry of sequence n is entries[n&(1<<chunkShift-1)] of the chunk
-	// of block n>>chunkShift, found in byBlock[block%w] (see "Entries and
+	// of block n>>chunkShift, found at its place in byBlock (see "Entries and
 	// their reuse" in the package doc).
 	chunkShift uint
-	w          uint64
 	byBlock    []atomic.Pointer[chunk[T]]
 
 	// gating is set when the first gate is added (see gate.go), and read by
@@ -379,8 +378,7 @@ func (r *Ring[T]) Init(size int) {
 	// lap, and some slack for late publishers and readers holding chunks:
 	// each slack block keeps a chunk of stale payloads alive.
 	blocks := uint64(size) >> r.chunkShift
-	r.w = blocks + min(8, max(2, blocks/4))
-	r.byBlock = make([]atomic.Pointer[chunk[T]], r.w)
+	r.byBlock = make([]atomic.Pointer[chunk[T]], blocks+min(8, max(2, blocks/4)))
 }
 
 // Footprint returns the bytes a ring allocates up front, whatever it holds:
@@ -388,6 +386,14 @@ func (r *Ring[T]) Init(size int) {
 // as items are published.
 func (r *Ring[T]) Footprint() int {
 	return len(r.slots)*int(unsafe.Sizeof(r.slots[0])) + len(r.byBlock)*int(unsafe.Sizeof(r.byBlock[0]))
+}
+
+// places returns the number of places in the table of chunks.
+func (r *Ring[T]) places() uint64 { return uint64(len(r.byBlock)) }
+
+// place returns the place in the table of chunks of the chunk of block.
+func (r *Ring[T]) place(block uint64) *atomic.Pointer[chunk[T]] {
+	return &r.byBlock[block%r.places()]
 }
 
 // ValidSize reports whether size is a power of two between 1 and MaxSize.
@@ -451,7 +457,7 @@ func (r *Ring[T]) newChunk(block uint64) *chunk[T] {
 // chunkOf returns the chunk of block, installing one (fresh or reused) if
 // need be, or nil if a newer block has taken its place.
 func (r *Ring[T]) chunkOf(block uint64) *chunk[T] {
-	place := &r.byBlock[block%r.w]
+	place := r.place(block)
 	live := block << tagShift
 	for {
 		c := place.Load()
@@ -471,7 +477,8 @@ func (r *Ring[T]) chunkOf(block uint64) *chunk[T] {
 		}
 		switch {
 		case t&tagBusy != 0:
-			// Being reset for a block older than ours? Abandon it.
+			// Another publisher is resetting it for a block of its own:
+			// abandon it rather than wait for that publisher.
 			c.tag.CompareAndSwap(t, t&^tagBusy|tagDead)
 			continue
 		case t&tagDead == 0:
@@ -527,7 +534,7 @@ func (r *Ring[T]) store(c *chunk[T], s uint64) {
 // still the chunk of its block (an abandoned one is never reused).
 func (r *Ring[T]) settle(s uint64) {
 	b := s >> r.chunkShift
-	if c := r.byBlock[b%r.w].Load(); c != nil && c.tag.Load() == b<<tagShift {
+	if c := r.place(b).Load(); c != nil && c.tag.Load() == b<<tagShift {
 		c.settled.Add(1)
 	}
 }
@@ -552,7 +559,7 @@ func (r *Ring[T]) Read(cur *Cursor[T], next uint64) (*Entry[T], uint64) {
 		}
 		b := next >> r.chunkShift
 		if h := cur.held; h == nil || h.tag.Load()>>tagShift != b {
-			c := r.byBlock[b%r.w].Load()
+			c := r.place(b).Load()
 			if c == nil {
 				panic("ring: no chunk for a stored sequence")
 			}

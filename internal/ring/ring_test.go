@@ -423,7 +423,7 @@ func TestChunks(t *testing.T) {
 	}
 	early := claim(r, "", 1)                    // took its place in block 0's chunk
 	lateSeq, _ := r.claim(context.Background()) // claimed, has not asked for its place yet
-	total := 2 + per*r.w                        // block 0's place is taken again
+	total := 2 + per*r.places()                 // block 0's place is taken again
 	for i := uint64(3); i <= total; i++ {
 		pub(r, "", int(i))
 	}
@@ -456,13 +456,13 @@ func TestChunksAreReused(t *testing.T) {
 	for i := 0; i < 100000; i++ {
 		seq, _ := r.Publish(context.Background(), nil, benchValue{})
 		if seq%per == 0 {
-			seen[r.byBlock[(seq/per)%r.w].Load()] = true
+			seen[r.place(seq/per).Load()] = true
 		}
 	}
-	if n := uint64(len(seen)); n > r.w+2 {
-		t.Errorf("%d distinct chunks with a table of %d", n, r.w)
+	if n := uint64(len(seen)); n > r.places()+2 {
+		t.Errorf("%d distinct chunks with a table of %d", n, r.places())
 	}
-	t.Logf("chunk of %d entries, table of %d, %d distinct chunks", per, r.w, len(seen))
+	t.Logf("chunk of %d entries, table of %d, %d distinct chunks", per, r.places(), len(seen))
 }
 
 // The hot words of a ring sit on cache lines of their own, and the slots
