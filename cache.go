@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ringbus/topics/internal/ring"
 	"github.com/ringbus/topics/internal/table"
 )
 
@@ -23,9 +22,9 @@ type Cache struct {
 	cfg    cacheConfig
 	engine *Engine // nil for a standalone cache
 
-	// topics maps a name to its *topic[T]. Reads are lock-free; stores and
+	// topics maps a name to its *instance[T]. Reads are lock-free; stores and
 	// deletes happen under mu.
-	topics table.Table[anyTopic]
+	topics table.Table[anyInstance]
 	end    atomic.Pointer[endError] // set once, when the cache closes
 	nsubs  atomic.Int64             // open subscriptions
 
@@ -40,7 +39,7 @@ type Cache struct {
 // done. It returns an error wrapping ErrInvalidName or ErrInvalidOption for
 // bad input.
 func NewCache(name string, opts ...Option) (*Cache, error) {
-	if err := validateCacheName(name); err != nil {
+	if err := ValidateCacheName(name); err != nil {
 		return nil, err
 	}
 	cfg, err := buildCacheConfig(nil, opts)
@@ -86,7 +85,7 @@ func (c *Cache) PublishString(ctx context.Context, topic string, value string) e
 
 // valueTopic makes every check of a publish of size bytes to the named
 // Value topic, and returns the topic.
-func (c *Cache) valueTopic(ctx context.Context, name string, size int) (*topic[Value], error) {
+func (c *Cache) valueTopic(ctx context.Context, name string, size int) (*instance[Value], error) {
 	if size > c.cfg.maxValueSize {
 		return nil, c.tooLarge(name, size)
 	}
@@ -162,11 +161,17 @@ func (c *Cache) shutdown(e *endError) {
 	// No topic can be created from here on (createTopic checks end under mu),
 	// so this reaches every topic. Parked readers wake, see end and return it;
 	// the ring's park handshake guarantees none sleeps through it.
-	c.topics.Range(func(_ string, t anyTopic) bool {
-		t.release()
+	var fed []*Feed
+	c.topics.Range(func(_ string, t anyInstance) bool {
+		if f := t.end(e); f != nil {
+			fed = append(fed, f)
+		}
 		return true
 	})
 	c.retireSubscriptions()
+	for _, f := range fed {
+		c.cfg.sequencer.Close(f)
+	}
 }
 
 // reserveSubscriber counts one more subscription, within the limit.
@@ -182,9 +187,10 @@ func (c *Cache) reserveSubscriber() error {
 	}
 }
 
-// releaseSubscriber undoes reserveSubscriber and, when t has lost its last
-// subscriber, lets the sweeper consider it.
-func (c *Cache) releaseSubscriber(m *topicMeta) {
+// leave undoes reserveSubscriber for a subscription of the instance and,
+// when the instance has lost its last subscriber, lets the sweeper consider
+// it.
+func (c *Cache) leave(m *instanceMeta) {
 	c.nsubs.Add(-1)
 	if m.subs.Add(-1) == 0 {
 		c.mu.Lock()
@@ -216,113 +222,59 @@ func (c *Cache) armSweeper() {
 func (c *Cache) sweep() {
 	defer c.sweeps.Done()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.armed = false
 	if c.end.Load() != nil {
+		c.mu.Unlock()
 		return
 	}
 	waiting := 0
-	c.topics.Range(func(name string, t anyTopic) bool {
+	var fed []*Feed
+	c.topics.Range(func(name string, t anyInstance) bool {
 		m := t.meta()
 		if m.subs.Load() != 0 {
 			m.idleSeen = false
 			return true
 		}
-		head := t.head()
-		if m.idleSeen && m.idleHead == head && m.subs.CompareAndSwap(0, dropped) {
+		mark := t.activity()
+		if m.idleSeen && m.idleMark == mark && m.subs.CompareAndSwap(0, dropped) {
 			c.retireTopic(t)
 			c.topics.Delete(name)
+			if f := t.end(errDropped); f != nil {
+				fed = append(fed, f)
+			}
 			return true
 		}
-		m.idleSeen, m.idleHead = true, head
+		m.idleSeen, m.idleMark = true, mark
 		waiting++
 		return true
 	})
 	if waiting > 0 {
 		c.armSweeper()
 	}
-}
-
-// dropped is the subscriber count of a topic the sweeper has dropped: no
-// subscriber can join it any more.
-const dropped = -1
-
-// topicMeta is the part of a topic that does not depend on its type.
-type topicMeta struct {
-	cache *Cache
-	name  string
-	page  uint64
-	subs  atomic.Int64 // open subscriptions, or dropped
-
-	limiter *rateLimiter // the publish rate; nil when unlimited
-
-	// Under cache.mu: the sweeper's marks.
-	idleSeen bool   // no subscriber at the last sweep
-	idleHead uint64 // head at the last sweep
-
-	stats topicStats // open subscriptions and totals (stats.go)
-}
-
-// addSubscriber counts a subscriber in, unless the topic was dropped.
-func (m *topicMeta) addSubscriber() bool {
-	for {
-		n := m.subs.Load()
-		if n == dropped {
-			return false
-		}
-		if m.subs.CompareAndSwap(n, n+1) {
-			return true
-		}
+	c.mu.Unlock()
+	for _, f := range fed {
+		c.cfg.sequencer.Close(f)
 	}
 }
 
-// A topic is one topic's ring and metadata.
-type topic[T any] struct {
-	ring ring.Ring[T]
-	topicMeta
-}
+// errDropped ends what waits on an instance the sweeper dropped.
+var errDropped = &endError{msg: "topics: topic dropped as idle"}
 
-// anyTopic is what the cache needs of a topic whatever its type.
-type anyTopic interface {
-	meta() *topicMeta
-	head() uint64
-	release()
-	elemType() reflect.Type
-}
-
-func (t *topic[T]) meta() *topicMeta       { return &t.topicMeta }
-func (t *topic[T]) head() uint64           { return t.ring.Head() }
-func (t *topic[T]) elemType() reflect.Type { return reflect.TypeFor[T]() }
-
-// release wakes every parked reader of a closing cache's topic and lets
-// every publisher waiting for a lossless reader go.
-func (t *topic[T]) release() {
-	t.ring.RemoveGates()
-	t.ring.WakeAll()
-}
-
-// pages hands out page numbers: the wall clock in nanoseconds, forced to
-// increase. A topic created again, in this process or after a restart,
-// gets a greater page than before (unless the clock is set back), so a
-// client resuming with a page from before a restart is not mistaken for one
-// of the new page.
-var lastPage atomic.Uint64
-
-func newPage() uint64 {
-	now := uint64(time.Now().UnixNano())
-	for {
-		last := lastPage.Load()
-		p := max(now, last+1)
-		if lastPage.CompareAndSwap(last, p) {
-			return p
-		}
+// forget removes an instance that could not be opened from the cache, if it
+// is still the one registered under its name.
+func (c *Cache) forget(t anyInstance) {
+	m := t.meta()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.topics.Load(m.name); ok && cur == t {
+		c.topics.Delete(m.name)
 	}
 }
 
 // acquireTopic returns the topic of that name, creating it if needed.
-func acquireTopic[T any](c *Cache, name string) (*topic[T], error) {
+func acquireTopic[T any](c *Cache, name string) (*instance[T], error) {
 	if v, ok := c.topics.Load(name); ok {
-		if t, ok := v.(*topic[T]); ok {
+		if t, ok := v.(*instance[T]); ok {
 			return t, nil
 		}
 		return nil, topicTypeError[T](c, name, v)
@@ -332,9 +284,9 @@ func acquireTopic[T any](c *Cache, name string) (*topic[T], error) {
 
 // acquireSubscribed is acquireTopic for a new subscriber: the topic it
 // returns has counted the subscriber in.
-func acquireSubscribed[T any](c *Cache, name string) (*topic[T], error) {
+func acquireSubscribed[T any](c *Cache, name string) (*instance[T], error) {
 	if v, ok := c.topics.Load(name); ok {
-		t, ok := v.(*topic[T])
+		t, ok := v.(*instance[T])
 		if !ok {
 			return nil, topicTypeError[T](c, name, v)
 		}
@@ -350,8 +302,8 @@ func acquireSubscribed[T any](c *Cache, name string) (*topic[T], error) {
 
 // createTopic creates the topic, or returns it if it exists by now. With
 // subscribe, it counts a subscriber in before the sweeper can look at it.
-func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error) {
-	if err := validateTopicName(name); err != nil {
+func createTopic[T any](c *Cache, name string, subscribe bool) (*instance[T], error) {
+	if err := ValidateTopicName(name); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -360,7 +312,7 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error
 		return nil, e
 	}
 	if v, ok := c.topics.Load(name); ok {
-		t, ok := v.(*topic[T])
+		t, ok := v.(*instance[T])
 		if !ok {
 			return nil, topicTypeError[T](c, name, v)
 		}
@@ -374,7 +326,16 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error
 	if c.topics.Len() >= c.cfg.maxTopics {
 		return nil, &LimitError{Cache: c.name, Limit: "MaxTopics", Max: c.cfg.maxTopics}
 	}
-	t := &topic[T]{topicMeta: topicMeta{cache: c, name: name, page: newPage(), limiter: newRateLimiter(c.cfg.publishRate)}}
+	t := &instance[T]{instanceMeta: instanceMeta{cache: c, name: name, limiter: newRateLimiter(c.cfg.publishRate)}}
+	if s := c.cfg.sequencer; s != nil {
+		v, ok := any(t).(*instance[Value])
+		if !ok {
+			return nil, c.notValue(name, reflect.TypeFor[T]())
+		}
+		t.feed = newFeed(v, s)
+	} else {
+		t.page = newPage()
+	}
 	t.ring.Init(c.cfg.ringSize)
 	if subscribe {
 		t.subs.Store(1)
@@ -385,6 +346,11 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*topic[T], error
 	return t, nil
 }
 
-func topicTypeError[T any](c *Cache, name string, t anyTopic) error {
+// notValue refuses a topic of type typ on a sequenced cache.
+func (c *Cache) notValue(name string, typ reflect.Type) error {
+	return fmt.Errorf("%w: topic %s of cache %q would carry %v: %w", ErrTopicType, quoteName(name), c.name, typ, errNotValue)
+}
+
+func topicTypeError[T any](c *Cache, name string, t anyInstance) error {
 	return fmt.Errorf("%w: topic %q of cache %q carries %v, not %v", ErrTopicType, name, c.name, t.elemType(), reflect.TypeFor[T]())
 }

@@ -81,16 +81,6 @@ func requireEnded(t *testing.T, err error, wraps []error) {
 }
 
 // nextErr calls Next, which must return an error within waitLimit.
-func nextErr[T any](t *testing.T, s *topics.Subscription[T]) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	it, err := s.Next(ctx)
-	require.Error(t, err, "got item %+v", it)
-	assert.Equal(t, topics.Item[T]{}, it, "an error comes with a zero Item")
-	return err
-}
-
 func TestEndsNextAfterEnd(t *testing.T) {
 	for _, way := range endWays {
 		t.Run(way.desc, func(t *testing.T) {
@@ -136,8 +126,8 @@ func TestEndsWakeParkedNext(t *testing.T) {
 			way.trigger(t, f)
 			for i, ch := range chans {
 				r := await(t, ch)
-				requireEnded(t, r.err, way.wraps)
-				assert.Equal(t, topics.Item[topics.Value]{}, r.item, "subscription %d", i)
+				requireEnded(t, r.Err, way.wraps)
+				assert.Equal(t, topics.Item[topics.Value]{}, r.Item, "subscription %d", i)
 			}
 		})
 	}
@@ -156,8 +146,8 @@ func TestEndsSubscribeContextCause(t *testing.T) {
 	requirePending(t, ch)
 	cancel(cause)
 	r := await(t, ch)
-	require.ErrorIs(t, r.err, topics.ErrClosed)
-	require.ErrorIs(t, r.err, cause)
+	require.ErrorIs(t, r.Err, topics.ErrClosed)
+	require.ErrorIs(t, r.Err, cause)
 }
 
 func TestEndsSubscribeContextDeadline(t *testing.T) {
@@ -168,8 +158,8 @@ func TestEndsSubscribeContextDeadline(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	r := await(t, nextAsync(context.Background(), s))
-	require.ErrorIs(t, r.err, topics.ErrClosed)
-	require.ErrorIs(t, r.err, context.DeadlineExceeded)
+	require.ErrorIs(t, r.Err, topics.ErrClosed)
+	require.ErrorIs(t, r.Err, context.DeadlineExceeded)
 }
 
 func TestEndsSubscribeContextAlreadyDone(t *testing.T) {
@@ -221,9 +211,9 @@ func TestNextOwnContext(t *testing.T) {
 				}
 				r := await(t, ch)
 				cancel()
-				require.Equal(t, ctx.Err(), r.err, "Next returns ctx.Err() itself")
-				require.ErrorIs(t, r.err, tc.want)
-				require.NotErrorIs(t, r.err, topics.ErrClosed, "the subscription stays open")
+				require.Equal(t, ctx.Err(), r.Err, "Next returns ctx.Err() itself")
+				require.ErrorIs(t, r.Err, tc.want)
+				require.NotErrorIs(t, r.Err, topics.ErrClosed, "the subscription stays open")
 
 				// Still usable: an item published now is delivered...
 				publish(t, c, "t", "x")
@@ -237,9 +227,9 @@ func TestNextOwnContext(t *testing.T) {
 				requirePending(t, ch)
 				publish(t, c, "t", "y")
 				r = await(t, ch)
-				require.NoError(t, r.err)
-				require.Equal(t, 2*round, r.item.Sequence)
-				require.Equal(t, "y", r.item.Value.String())
+				require.NoError(t, r.Err)
+				require.Equal(t, 2*round, r.Item.Sequence)
+				require.Equal(t, "y", r.Item.Value.String())
 			}
 		})
 	}

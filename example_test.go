@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/ringbus/topics"
 )
@@ -343,4 +344,29 @@ func ExampleWithLogger() {
 	// Output:
 	// level=WARN msg="topics: subscriber is missing items" cache=prices topic=ticks sequence=7 missed=6 missed_total=6
 	// level=INFO msg="topics: subscriber caught up" cache=prices topic=ticks sequence=10 missed_episode=6 missed_total=6
+}
+
+// A publish over the rate limit is refused with a *LimitError that says
+// when to try again.
+func ExampleWithPublishRate() {
+	ctx := context.Background()
+	cache, err := topics.NewCache("chat", topics.WithPublishRate(1, 2)) // 1 a second, bursts of 2
+	if err != nil {
+		panic(err)
+	}
+	defer cache.Close()
+
+	for i := range 3 {
+		err := cache.PublishString(ctx, "room/lobby", fmt.Sprint("message ", i))
+		var limit *topics.LimitError
+		if errors.As(err, &limit) {
+			fmt.Printf("refused by %s (%g/s, burst %d); retry in %v\n", limit.Limit, limit.Rate, limit.Max, limit.RetryAfter.Round(time.Second))
+			continue
+		}
+		fmt.Println("published", i)
+	}
+	// Output:
+	// published 0
+	// published 1
+	// refused by PublishRate (1/s, burst 2); retry in 1s
 }

@@ -38,36 +38,37 @@ func WithLogger(l *slog.Logger) Option {
 	})
 }
 
-// lossStarted notes items lost just before the item seq, and logs the start
-// of an episode. Only the reading goroutine calls it, and only with a logger.
-func (s *Subscription[T]) lossStarted(seq, missed uint64) {
+// lossStarted notes items lost just before item sequence of page, and logs
+// the start of an episode. Only the reading goroutine calls it, and only with
+// a logger.
+func (s *Subscription[T]) lossStarted(page, sequence, missed uint64) {
 	st := s.opt // allocated for every subscription of a cache with a logger
 	if s.hot.lossy {
 		st.episodeLoss += missed
 		return
 	}
 	s.hot.lossy, st.episodeLoss = true, missed
-	s.logEpisode(slog.LevelWarn, "topics: subscriber is missing items", seq, slog.Uint64("missed", missed))
+	s.logEpisode(slog.LevelWarn, "topics: subscriber is missing items", page, sequence, slog.Uint64("missed", missed))
 }
 
-// caughtUp ends a loss episode: the subscription has read item seq, the
-// newest of its topic.
-func (s *Subscription[T]) caughtUp(seq uint64) {
+// caughtUp ends a loss episode: the subscription has read item sequence of
+// page, the newest of its topic.
+func (s *Subscription[T]) caughtUp(page, sequence uint64) {
 	st := s.opt
 	s.hot.lossy = false
-	s.logEpisode(slog.LevelInfo, "topics: subscriber caught up", seq, slog.Uint64("missed_episode", st.episodeLoss))
+	s.logEpisode(slog.LevelInfo, "topics: subscriber caught up", page, sequence, slog.Uint64("missed_episode", st.episodeLoss))
 }
 
-// logEpisode logs a record of a loss episode at item seq: the attributes
-// every such record has, with count (what the record is about) before
-// missed_total.
-func (s *Subscription[T]) logEpisode(level slog.Level, msg string, seq uint64, count slog.Attr) {
+// logEpisode logs a record of a loss episode at item sequence of page: the
+// attributes every such record has, with count (what the record is about)
+// before missed_total.
+func (s *Subscription[T]) logEpisode(level slog.Level, msg string, page, sequence uint64, count slog.Attr) {
 	t := s.topic
 	t.cache.cfg.logger.LogAttrs(context.Background(), level, msg,
 		slog.String("cache", t.cache.name),
 		slog.String("topic", t.name),
-		slog.Uint64("page", t.page),
-		slog.Uint64("sequence", seq),
+		slog.Uint64("page", page),
+		slog.Uint64("sequence", sequence),
 		count,
 		slog.Uint64("missed_total", s.hot.m),
 	)

@@ -5,12 +5,16 @@ import "fmt"
 // MaxNameLen is the longest cache or topic name, in bytes.
 const MaxNameLen = 255
 
-// validateCacheName checks a cache name: 1–255 bytes of [A-Za-z0-9._-].
-func validateCacheName(name string) error { return validateName("cache", name, false) }
+// ValidateCacheName returns nil if name is a valid cache name: 1 to
+// MaxNameLen bytes of A-Z a-z 0-9 . _ -. Otherwise it returns an error
+// wrapping ErrInvalidName that says what is wrong. Every call that takes a
+// cache name checks it this way; a server can check input early with it.
+func ValidateCacheName(name string) error { return validateName("cache", name, false) }
 
-// validateTopicName checks a topic name: like a cache name, and '/' and ':'
-// are allowed too.
-func validateTopicName(name string) error { return validateName("topic", name, true) }
+// ValidateTopicName returns nil if name is a valid topic name: like a cache
+// name, with '/' and ':' allowed too. Otherwise it returns an error wrapping
+// ErrInvalidName.
+func ValidateTopicName(name string) error { return validateName("topic", name, true) }
 
 func validateName(kind, name string, topic bool) error {
 	if len(name) == 0 {

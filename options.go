@@ -25,19 +25,15 @@ const (
 	DefaultTopicIdleTimeout = 5 * time.Minute
 )
 
-// An Option configures an engine or a cache. Options given to New are the
-// defaults of every cache the engine creates; options given to CreateCache
-// or NewCache apply to that cache and override the engine's. A few options
-// configure the engine itself and are refused by CreateCache and NewCache.
+// An Option configures a cache. Options given to New are the defaults of
+// every cache the engine creates; options given to CreateCache or NewCache
+// apply to that cache and override the engine's.
 //
 // An option given a value it does not accept makes CreateCache or NewCache
 // return an error wrapping ErrInvalidOption that names the value. (New cannot
 // return an error: it keeps the first one and every CreateCache returns it.)
 type Option interface {
-	// apply applies the option to a cache's settings and, when engine is
-	// not nil, to the engine's. An option that only configures engines
-	// returns an error when engine is nil.
-	apply(cache *cacheConfig, engine *engineConfig) error
+	apply(*cacheConfig) error
 }
 
 // A SubscribeOption configures one subscription.
@@ -53,60 +49,27 @@ type cacheConfig struct {
 	idleTimeout    time.Duration
 	publishRate    *rateConfig  // nil: no publish rate limit (ratelimit.go)
 	logger         *slog.Logger // nil: silent (see WithLogger, log.go)
+	sequencer      Sequencer    // nil: the cache numbers its items (seam.go)
 }
 
-// engineConfig holds the settings of an engine that are not per cache.
-type engineConfig struct {
-	tokenKeys        *keyring // nil until WithTokenKeys (token.go)
-	maxTokenLifetime time.Duration
-}
-
-func defaultEngineConfig() engineConfig {
-	return engineConfig{maxTokenLifetime: DefaultMaxTokenLifetime}
-}
-
-func defaultCacheConfig() cacheConfig {
-	return cacheConfig{
+// buildCacheConfig starts from the defaults and applies the engine's options
+// and then the cache's own.
+func buildCacheConfig(engineOpts, cacheOpts []Option) (cacheConfig, error) {
+	cfg := cacheConfig{
 		ringSize:       DefaultRingSize,
 		maxSubscribers: DefaultMaxSubscribers,
 		maxTopics:      DefaultMaxTopics,
 		maxValueSize:   DefaultMaxValueSize,
 		idleTimeout:    DefaultTopicIdleTimeout,
 	}
-}
-
-// buildEngineConfig applies the options given to New. It returns the engine
-// settings and the first error, having checked the cache options too.
-func buildEngineConfig(opts []Option) (engineConfig, error) {
-	ec := defaultEngineConfig()
-	cc := defaultCacheConfig()
-	for _, o := range opts {
-		if o == nil {
-			return ec, fmt.Errorf("%w: nil Option", ErrInvalidOption)
-		}
-		if err := o.apply(&cc, &ec); err != nil {
-			return ec, err
-		}
-	}
-	return ec, nil
-}
-
-// buildCacheConfig starts from the defaults, applies the engine's options
-// (engine settings are ignored here) and then the cache's own.
-func buildCacheConfig(engineOpts, cacheOpts []Option) (cacheConfig, error) {
-	cfg := defaultCacheConfig()
-	var ignored engineConfig
-	for _, o := range engineOpts {
-		if err := o.apply(&cfg, &ignored); err != nil {
-			return cfg, err
-		}
-	}
-	for _, o := range cacheOpts {
-		if o == nil {
-			return cfg, fmt.Errorf("%w: nil Option", ErrInvalidOption)
-		}
-		if err := o.apply(&cfg, nil); err != nil {
-			return cfg, err
+	for _, opts := range [][]Option{engineOpts, cacheOpts} {
+		for _, o := range opts {
+			if o == nil {
+				return cfg, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+			}
+			if err := o.apply(&cfg); err != nil {
+				return cfg, err
+			}
 		}
 	}
 	return cfg, nil
@@ -115,21 +78,7 @@ func buildCacheConfig(engineOpts, cacheOpts []Option) (cacheConfig, error) {
 // cacheOption is an option that sets something per cache.
 type cacheOption func(*cacheConfig) error
 
-func (f cacheOption) apply(c *cacheConfig, _ *engineConfig) error { return f(c) }
-
-// engineOption is an option that configures the engine itself. Caches
-// refuse it.
-type engineOption struct {
-	name string // the option's name, for the error
-	set  func(*engineConfig) error
-}
-
-func (o engineOption) apply(_ *cacheConfig, e *engineConfig) error {
-	if e == nil {
-		return fmt.Errorf("%w: %s configures an engine: give it to New, not to CreateCache or NewCache", ErrInvalidOption, o.name)
-	}
-	return o.set(e)
-}
+func (f cacheOption) apply(c *cacheConfig) error { return f(c) }
 
 func positive(name string, n int) error {
 	if n <= 0 {
@@ -209,9 +158,20 @@ func WithTopicIdleTimeout(d time.Duration) Option {
 
 type subscribeConfig struct {
 	lossless       bool
+	noLossless     bool // NoLossless: refuse lossless
 	resume         bool
 	resumePage     uint64
 	resumeSequence uint64
+	endAt          time.Time // EndAt; zero if none
+	endCause       error
+}
+
+// endError is the error that ends a subscription at its EndAt time.
+func (c *subscribeConfig) endError() *endError {
+	if c.endCause == nil {
+		return &endError{msg: "topics: subscription reached its end time"}
+	}
+	return &endError{msg: "topics: subscription ended: " + c.endCause.Error(), cause: c.endCause}
 }
 
 func buildSubscribeConfig(opts []SubscribeOption) (subscribeConfig, error) {
@@ -228,6 +188,9 @@ func buildSubscribeConfig(opts []SubscribeOption) (subscribeConfig, error) {
 		if err := o.applySubscribe(cfg); err != nil {
 			return *cfg, err
 		}
+	}
+	if cfg.lossless && cfg.noLossless {
+		return *cfg, fmt.Errorf("%w: Lossless is not allowed here (NoLossless)", ErrInvalidOption)
 	}
 	return *cfg, nil
 }

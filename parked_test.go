@@ -38,7 +38,7 @@ func TestParkedSubscribersAreDurablyBlocked(t *testing.T) {
 			wg.Go(func() {
 				it, err := s.Next(context.Background())
 				mu.Lock()
-				results[i] = result[topics.Value]{it, err}
+				results[i] = result[topics.Value]{Item: it, Err: err}
 				returned[i] = true
 				mu.Unlock()
 			})
@@ -65,10 +65,10 @@ func TestParkedSubscribersAreDurablyBlocked(t *testing.T) {
 		publish(t, c, "t", "wake up")
 		wg.Wait()
 		for i, r := range results {
-			require.NoError(t, r.err, "subscriber %d", i)
-			assert.Equal(t, "wake up", r.item.Value.String(), "subscriber %d", i)
-			assert.Equal(t, uint64(1), r.item.Sequence, "subscriber %d", i)
-			assert.Equal(t, uint64(0), r.item.Missed, "subscriber %d", i)
+			require.NoError(t, r.Err, "subscriber %d", i)
+			assert.Equal(t, "wake up", r.Item.Value.String(), "subscriber %d", i)
+			assert.Equal(t, uint64(1), r.Item.Sequence, "subscriber %d", i)
+			assert.Equal(t, uint64(0), r.Item.Missed, "subscriber %d", i)
 		}
 		for _, s := range subs {
 			require.NoError(t, s.Close())

@@ -70,7 +70,7 @@ func TestNewSubscriptionSeesNoHistory(t *testing.T) {
 	requirePending(t, ch)
 	cancel()
 	r := await(t, ch)
-	require.ErrorIs(t, r.err, context.Canceled)
+	require.ErrorIs(t, r.Err, context.Canceled)
 
 	publish(t, c, "t", "new")
 	it := next(t, s)

@@ -120,7 +120,7 @@ func TestIdleSubscriptionsLeaveProcessIdle(t *testing.T) {
 		for i, s := range subs {
 			wg.Go(func() {
 				it, err := s.Next(ctx)
-				results[i] = result[topics.Value]{it, err}
+				results[i] = result[topics.Value]{Item: it, Err: err}
 				returned.Add(1)
 			})
 		}
@@ -148,9 +148,9 @@ func TestIdleSubscriptionsLeaveProcessIdle(t *testing.T) {
 		wg.Wait()
 		assert.Greater(t, calls.Load(), callsParked, "the woken Next calls asked their context again")
 		for i, r := range results {
-			require.NoError(t, r.err, "subscriber %d", i)
-			require.Equal(t, "wake up", r.item.Value.String(), "subscriber %d", i)
-			require.Equal(t, names[i/perTopic], r.item.Topic, "subscriber %d", i)
+			require.NoError(t, r.Err, "subscriber %d", i)
+			require.Equal(t, "wake up", r.Item.Value.String(), "subscriber %d", i)
+			require.Equal(t, names[i/perTopic], r.Item.Topic, "subscriber %d", i)
 		}
 		for _, s := range subs {
 			require.NoError(t, s.Close())

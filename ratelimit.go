@@ -1,7 +1,6 @@
 package topics
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -102,7 +101,7 @@ func newRateLimiter(cfg *rateConfig) *rateLimiter {
 
 // admit takes a token for one publish to the topic, or returns the
 // *LimitError that refuses it. Safe for concurrent use.
-func (l *rateLimiter) admit(m *topicMeta) error {
+func (l *rateLimiter) admit(m *instanceMeta) error {
 	now := int64(time.Since(l.epoch))
 	for {
 		tat := l.tat.Load()
@@ -132,19 +131,9 @@ func (l *rateLimiter) refund() { l.tat.Add(-l.cfg.interval) }
 
 // admitPublish checks the topic's publish rate, if it has one. It is small
 // enough to be inlined: with no limit it costs a nil check.
-func (m *topicMeta) admitPublish() error {
+func (m *instanceMeta) admitPublish() error {
 	if m.limiter == nil {
 		return nil
 	}
 	return m.limiter.admit(m)
-}
-
-// publish publishes v as publisher to a topic whose checks, admitPublish
-// included, have passed, and gives the rate token back if it fails.
-func (t *topic[T]) publish(ctx context.Context, publisher *string, v T) error {
-	_, err := t.ring.Publish(ctx, publisher, v)
-	if err != nil && t.limiter != nil {
-		t.limiter.refund()
-	}
-	return err
 }

@@ -83,23 +83,20 @@ func TestPublishRate(t *testing.T) {
 // on the topic's one bucket.
 func TestPublishRateSharedByPublishers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := tokenEngine(t, topics.WithPublishRate(1, 4))
-		c, err := e.CreateCache("test-cache")
-		require.NoError(t, err)
+		c := newCache(t, topics.WithPublishRate(1, 4))
 		ctx := t.Context()
-		s := newSession(t, e, mint(t, e, grant("ada", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.AllCaches(), Topic: topics.AllTopics()})))
 		h, err := topics.TopicOf[topics.Value](c, "t")
 		require.NoError(t, err)
 
 		require.NoError(t, c.PublishString(ctx, "t", "a"))
 		require.NoError(t, c.Publish(ctx, "t", []byte("b")))
 		require.NoError(t, h.Publish(ctx, topics.TextValue("c")))
-		require.NoError(t, s.PublishString(ctx, "test-cache", "t", "d"))
+		require.NoError(t, c.PublishAs(ctx, "t", "ada", topics.TextValue("d")))
 		for _, err := range []error{
 			c.PublishString(ctx, "t", "x"),
+			c.Publish(ctx, "t", []byte("x")),
 			h.Publish(ctx, topics.TextValue("x")),
-			s.PublishString(ctx, "test-cache", "t", "x"),
-			s.Publish(ctx, "test-cache", "t", []byte("x")),
+			c.PublishAs(ctx, "t", "ada", topics.TextValue("x")),
 		} {
 			requireRateLimited(t, err, "t", 1, 4, time.Second)
 		}

@@ -105,6 +105,7 @@ type hotCounts struct {
 	lossy    bool // a loss episode is under way (log.go)
 	dirty    bool // missed changed: publish with the next delivery
 	lossless bool // the subscription has a gate to advance (opt.gate)
+	fed      bool // the topic is fed: place items with opt.fed (seam.go)
 }
 
 // publishing marks a published delivered count while missed changes.
@@ -117,36 +118,13 @@ type subStats struct {
 	// pointer: the 8 bytes went to the ring cursor, to keep a subscription
 	// within 128 bytes.
 	missed atomic.Uint64 // m as last published by flush
-	start  uint64        // the first sequence wanted; fixed before the subscription is shared
+	// start is the first sequence wanted, set before the subscription is
+	// shared, and moved only for a fed topic (shiftStart).
+	start atomic.Uint64
 
 	// prev and next link the open subscriptions of a topic; under
 	// topicStats.mu.
 	prev, next *subStats
-}
-
-// noteLoss is called by Next with the entry it is about to deliver, before
-// deliver counts the delivery. It stays small enough to be inlined, and so
-// does deliver: the rare work, when items were lost or a loss episode is
-// under way, is in recordLoss.
-func (s *Subscription[T]) noteLoss(seq uint64) {
-	if seq != s.next || s.hot.lossy {
-		s.recordLoss(seq)
-	}
-}
-
-// recordLoss counts the items lost before item seq, and tracks loss
-// episodes for the logger. Only the reading goroutine calls it.
-func (s *Subscription[T]) recordLoss(seq uint64) {
-	if missed := seq - s.next; missed > 0 {
-		s.hot.m += missed
-		s.hot.dirty = true
-		if s.topic.cache.cfg.logger != nil {
-			s.lossStarted(seq, missed)
-		}
-	}
-	if s.hot.lossy && seq >= s.topic.ring.Head() {
-		s.caughtUp(seq)
-	}
 }
 
 // statsEvery is the most deliveries a reader makes between two flushes.
@@ -188,11 +166,19 @@ func (st *subStats) counts() (delivered, missed uint64) {
 	}
 }
 
+// shiftStart keeps lag right for a reader of a fed topic whose cursor moved
+// by ringMissed sequences of the ring past items it counts as missed, where
+// those sequences stand for missed items of the feed (see fedReader).
+// Arithmetic is modulo 2^64. Only the reading goroutine calls it.
+func (st *subStats) shiftStart(ringMissed, missed uint64) {
+	st.start.Add(ringMissed - missed)
+}
+
 // lag returns how far behind head a subscription with these counts is.
 func (st *subStats) lag(delivered, missed, head uint64) uint64 {
 	// Everything up to the cursor minus one has been read or skipped. The
 	// cursor never passes head+1, and head was read after the counters.
-	consumed := st.start + delivered + missed - 1
+	consumed := st.start.Load() + delivered + missed - 1
 	if consumed >= head {
 		return 0
 	}
@@ -206,7 +192,7 @@ func (s *Subscription[T]) Stats() SubscriptionStats {
 	d, m := s.stats.counts()
 	return SubscriptionStats{
 		Topic:     s.topic.name,
-		Page:      s.topic.page,
+		Page:      s.topic.currentPage(),
 		Delivered: d,
 		Missed:    m,
 		Lag:       s.stats.lag(d, m, s.topic.ring.Head()),
@@ -222,8 +208,8 @@ type topicStats struct {
 }
 
 // track links a new subscription that starts reading at start.
-func (m *topicMeta) track(st *subStats, start uint64) {
-	st.start = start
+func (m *instanceMeta) track(st *subStats, start uint64) {
+	st.start.Store(start)
 	ts := &m.stats
 	ts.mu.Lock()
 	st.next = ts.subs
@@ -242,7 +228,7 @@ func (m *topicMeta) track(st *subStats, start uint64) {
 // untrack unlinks a subscription that has ended and adds its counters to the
 // topic's totals. A delivery racing with the end is counted by the
 // subscription but may be missing from the totals.
-func (m *topicMeta) untrack(st *subStats) {
+func (m *instanceMeta) untrack(st *subStats) {
 	ts := &m.stats
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -264,10 +250,10 @@ func (m *topicMeta) untrack(st *subStats) {
 }
 
 // statsOf returns the figures of a topic.
-func statsOf(t anyTopic) TopicStats {
+func statsOf(t anyInstance) TopicStats {
 	m := t.meta()
 	ts := &m.stats
-	out := TopicStats{Name: m.name, Page: m.page}
+	out := TopicStats{Name: m.name, Page: m.currentPage()}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	out.Delivered, out.Missed = ts.delivered, ts.missed
@@ -278,14 +264,15 @@ func statsOf(t anyTopic) TopicStats {
 		out.Delivered += d
 		out.Missed += mi
 		out.Subscribers++
-		if minCursor == nil || st.start+d+mi < minCursor.start+minD+minM {
+		if minCursor == nil || st.start.Load()+d+mi < minCursor.start.Load()+minD+minM {
 			minCursor, minD, minM = st, d, mi
 		}
 	}
 	// Read after every counter, so that no lag comes out negative.
-	out.Published = t.head()
+	head := t.head()
+	out.Published = m.published(head)
 	if minCursor != nil {
-		out.MaxLag = minCursor.lag(minD, minM, out.Published)
+		out.MaxLag = minCursor.lag(minD, minM, head)
 	}
 	return out
 }
@@ -314,7 +301,7 @@ func (c *Cache) TopicStats(name string) (TopicStats, bool) {
 // holds, sorted by name.
 func (c *Cache) AllTopicStats() []TopicStats {
 	var out []TopicStats
-	c.topics.Range(func(_ string, v anyTopic) bool {
+	c.topics.Range(func(_ string, v anyInstance) bool {
 		out = append(out, statsOf(v))
 		return true
 	})
@@ -330,7 +317,7 @@ type droppedStats struct {
 
 // retireTopic adds the totals of a topic being dropped to the cache's.
 // c.mu must be held.
-func (c *Cache) retireTopic(t anyTopic) {
+func (c *Cache) retireTopic(t anyInstance) {
 	s := statsOf(t)
 	c.dropped.published += s.Published
 	c.dropped.delivered += s.Delivered
@@ -349,7 +336,7 @@ func (c *Cache) Stats() CacheStats {
 	out.Published = c.dropped.published
 	out.Delivered = c.dropped.delivered
 	out.Missed = c.dropped.missed
-	c.topics.Range(func(_ string, v anyTopic) bool {
+	c.topics.Range(func(_ string, v anyInstance) bool {
 		s := statsOf(v)
 		out.Topics++
 		out.Subscribers += s.Subscribers
@@ -427,7 +414,7 @@ func (e *Engine) ExpvarFunc() expvar.Func {
 // closed: they have all ended, and the cache, which its user may keep, must
 // not keep them reachable.
 func (c *Cache) retireSubscriptions() {
-	c.topics.Range(func(_ string, v anyTopic) bool {
+	c.topics.Range(func(_ string, v anyInstance) bool {
 		ts := &v.meta().stats
 		ts.mu.Lock()
 		for st := ts.subs; st != nil; {

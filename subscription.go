@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"sync/atomic"
+	"time"
 
 	"github.com/ringbus/topics/internal/ring"
 )
@@ -38,7 +39,7 @@ type Subscription[T any] struct {
 	// next is the sequence of the item wanted next. It is owned by the
 	// reading goroutine.
 	next  uint64
-	topic *topic[T]
+	topic *instance[T]
 	cur   ring.Cursor[T] // the chunk of entries the reader holds; reader only
 	end   atomic.Pointer[endError]
 	hot   hotCounts // statistics kept by the reader (stats.go)
@@ -56,7 +57,9 @@ type Subscription[T any] struct {
 type subOptional struct {
 	gate        *ring.Gate  // the cursor publishers wait for (Lossless)
 	stop        func() bool // detaches from the Subscribe context; nil if it has none
+	timer       *time.Timer // ends the subscription at its EndAt time; nil if none
 	episodeLoss uint64      // items missed in this loss episode (log.go); reader only
+	fed         fedReader   // where a reader of a fed topic is (seam.go); reader only
 }
 
 var errSubscriptionClosed = &endError{msg: "topics: subscription closed"}
@@ -66,11 +69,14 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 	if err != nil {
 		return nil, err
 	}
-	if err := validateTopicName(name); err != nil {
+	if err := ValidateTopicName(name); err != nil {
 		return nil, err
 	}
 	if err := c.usable(ctx); err != nil {
 		return nil, err
+	}
+	if !cfg.endAt.IsZero() && !time.Now().Before(cfg.endAt) {
+		return nil, cfg.endError()
 	}
 	if err := c.reserveSubscriber(); err != nil {
 		return nil, err
@@ -80,15 +86,27 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 		c.nsubs.Add(-1)
 		return nil, err
 	}
+	if f := t.feed; f != nil {
+		f.open()
+		if err := f.wait(ctx); err != nil {
+			c.leave(&t.instanceMeta)
+			return nil, err
+		}
+	}
 	s := &Subscription[T]{topic: t}
-	if cfg.lossless || ctx.Done() != nil || c.cfg.logger != nil {
+	if cfg.lossless || ctx.Done() != nil || !cfg.endAt.IsZero() || c.cfg.logger != nil || t.feed != nil {
 		s.opt = new(subOptional)
 	}
+	start := func(head uint64) uint64 { return startAt(t, cfg, head) }
+	if f := t.feed; f != nil {
+		s.hot.fed = true
+		start = func(head uint64) uint64 { return s.opt.fed.start(f, cfg, head) }
+	}
 	if cfg.lossless {
-		s.opt.gate, s.next = t.ring.AddGate(func(head uint64) uint64 { return startAt(t, cfg, head) })
+		s.opt.gate, s.next = t.ring.AddGate(start)
 		s.hot.lossless = true
 	} else {
-		s.next = startAt(t, cfg, t.ring.Head())
+		s.next = start(t.ring.Head())
 	}
 	s.waiter.Init()
 	t.track(&s.stats, s.next)
@@ -100,12 +118,16 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 			})
 		})
 	}
+	if !cfg.endAt.IsZero() {
+		end := cfg.endError()
+		s.opt.timer = time.AfterFunc(time.Until(cfg.endAt), func() { s.finish(end) })
+	}
 	return s, nil
 }
 
 // startAt returns the first sequence a new subscription wants, given the
 // newest sequence claimed.
-func startAt[T any](t *topic[T], cfg subscribeConfig, head uint64) uint64 {
+func startAt[T any](t *instance[T], cfg subscribeConfig, head uint64) uint64 {
 	switch {
 	case !cfg.resume || cfg.resumeSequence > head+1 && cfg.resumePage == t.page:
 		return head + 1
@@ -139,9 +161,10 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 			return Item[T]{}, err
 		}
 		if e, seq := r.Read(&s.cur, s.next); e != nil {
-			s.noteLoss(seq)
-			s.deliver(&it, e, seq)
-			return it, nil
+			if s.deliver(&it, e, seq) {
+				return it, nil
+			}
+			continue
 		}
 		// Nothing to read: park, then look once more (the ring's handshake
 		// makes sure a publish or close after this look wakes us).
@@ -150,9 +173,10 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 			continue
 		}
 		if e, seq := r.Read(&s.cur, s.next); e != nil {
-			s.noteLoss(seq)
-			s.deliver(&it, e, seq)
-			return it, nil
+			if s.deliver(&it, e, seq) {
+				return it, nil
+			}
+			continue
 		}
 		// About to sleep: let go of the chunk, which would keep it from
 		// being reused.
@@ -168,38 +192,78 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 	}
 }
 
-// deliver fills it with entry e and moves the cursor past e. It writes into
-// the caller's Item rather than returning one: returning a struct of nine
-// words makes the compiler spill it and copy it again in wider moves, which
-// stalls on store forwarding and cost about a third of a delivery.
-func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T], seq uint64) {
-	s.fill(it, e, seq)
-	s.settle(s.hot.d - 1)
+// deliver fills it with entry e and moves the cursor past e, and reports
+// whether it did (see fill). It writes into the caller's Item rather than
+// returning one: returning a struct of nine words makes the compiler spill
+// it and copy it again in wider moves, which stalls on store forwarding and
+// cost about a third of a delivery.
+func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T], seq uint64) bool {
+	if !s.fill(it, e, seq) {
+		return false
+	}
+	s.commit(s.hot.d - 1)
+	return true
 }
 
-// fill fills it with entry e, moves the cursor past e and counts the
-// delivery. The caller then settles.
-func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) {
+// fill fills it with entry e, the item of sequence seq in the ring, moves
+// the cursor past e and counts the delivery. The caller then commits. It
+// returns false, having moved the cursor only, for an item of a fed topic
+// too old to be placed (see fedReader.place).
+func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) bool {
 	// Field by field: a composite literal is built on the stack and copied.
 	it.Topic = s.topic.name
 	it.Sequence = seq
 	it.Page = s.topic.page
+	it.Missed = seq - s.next
+	if s.hot.fed {
+		ringMissed := it.Missed
+		var ok bool
+		if it.Page, it.Sequence, it.Missed, ok = s.opt.fed.place(s.topic.feed, seq); !ok {
+			s.stats.shiftStart(ringMissed+1, 0)
+			s.next = seq + 1
+			return false
+		}
+		if it.Missed != ringMissed {
+			// Lag counts ring sequences: a gap in the feed had none, and
+			// the lost end of a previous page is not Missed in this one.
+			s.stats.shiftStart(ringMissed, it.Missed)
+		}
+	}
 	if p := e.Publisher; p != nil {
 		it.Publisher = *p
 	} else {
 		it.Publisher = ""
 	}
-	it.Missed = seq - s.next
 	it.Value = e.Value
+	if it.Missed != 0 || s.hot.lossy {
+		s.recordLoss(seq, it.Page, it.Sequence, it.Missed)
+	}
 	s.next = seq + 1
 	s.hot.d++
+	return true
 }
 
-// settle follows one or more fills, the first of which found the count of
+// recordLoss counts the items lost before an item (at ring sequence seq,
+// item sequence of page), and tracks loss episodes for the logger. Only the
+// reading goroutine calls it.
+func (s *Subscription[T]) recordLoss(seq, page, sequence, missed uint64) {
+	if missed > 0 {
+		s.hot.m += missed
+		s.hot.dirty = true
+		if s.topic.cache.cfg.logger != nil {
+			s.lossStarted(page, sequence, missed)
+		}
+	}
+	if s.hot.lossy && seq >= s.topic.ring.Head() {
+		s.caughtUp(page, sequence)
+	}
+}
+
+// commit follows one or more fills, the first of which found the count of
 // deliveries at d: it lets lossless publishers past what was read, and
 // publishes the statistics when the deliveries crossed a multiple of
 // statsEvery, changed the missed count, or caught up with the topic.
-func (s *Subscription[T]) settle(d uint64) {
+func (s *Subscription[T]) commit(d uint64) {
 	if s.hot.lossless {
 		s.opt.gate.Advance(s.next)
 	}
@@ -237,16 +301,17 @@ func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, 
 	r := &s.topic.ring
 	d := s.hot.d
 	n := 1
-	for ; n < len(items); n++ {
+	for n < len(items) {
 		e, seq := r.Read(&s.cur, s.next)
 		if e == nil {
 			break
 		}
-		s.noteLoss(seq)
-		s.fill(&items[n], e, seq)
+		if s.fill(&items[n], e, seq) {
+			n++
+		}
 	}
 	if n > 1 {
-		s.settle(d)
+		s.commit(d)
 	}
 	return n, nil
 }
@@ -299,29 +364,16 @@ func (s *Subscription[T]) closeByReader() {
 	s.cur.Release()
 }
 
-// detach stops watching the Subscribe context. It is safe to call more than
-// once and from several goroutines.
+// detach stops watching the Subscribe context and the EndAt time. It is
+// safe to call more than once and from several goroutines.
 func (s *Subscription[T]) detach() {
-	if s.opt != nil && s.opt.stop != nil {
-		s.opt.stop()
-	}
-}
-
-// alsoOnDetach makes detach call release too, once the subscription no
-// longer watches its Subscribe context: Session.Subscribe uses it to cancel
-// the context it derived for the token's expiry, so that its timer and its
-// place in the caller's context go when the subscription does. It must be
-// called before the subscription is handed out. release must be safe to call
-// more than once and from several goroutines.
-func (s *Subscription[T]) alsoOnDetach(release func()) {
-	if s.opt == nil {
-		s.opt = new(subOptional)
-	}
-	stop := s.opt.stop
-	s.opt.stop = func() bool {
-		stopped := stop != nil && stop()
-		release()
-		return stopped
+	if o := s.opt; o != nil {
+		if o.stop != nil {
+			o.stop()
+		}
+		if o.timer != nil {
+			o.timer.Stop()
+		}
 	}
 }
 
@@ -340,7 +392,7 @@ func (s *Subscription[T]) finish(e *endError) {
 	if s.hot.lossless {
 		s.topic.ring.RemoveGate(s.opt.gate)
 	}
-	s.topic.cache.releaseSubscriber(&s.topic.topicMeta)
+	s.topic.cache.leave(&s.topic.instanceMeta)
 	s.waiter.Wake()
 }
 

@@ -60,15 +60,23 @@
 // # Serving clients
 //
 // A server that offers topics to untrusted clients keeps the engine to
-// itself and hands each client a short-lived token ([Engine.MintToken]): a
-// signed grant of roles ([PublishOnly], [SubscribeOnly], [PublishSubscribe])
-// on caches and topics, with an expiry and the holder's ID. It serves each
-// request through the [Session] the presented token opens
-// ([Engine.Session]), which refuses what the token does not grant
-// ([ErrPermissionDenied]), refuses everything once the token has expired
-// ([ErrTokenExpired]), ends its subscriptions at the expiry, and stamps what
-// it publishes with the token's ID ([Item.Publisher]). [WithPublishRate]
-// caps how fast any topic accepts publishes.
+// itself and serves each client through a session of package
+// [github.com/ringbus/topics/access]: short-lived signed tokens that grant
+// publishing or subscribing on some caches and topics, stamp what a client
+// publishes with its identity ([Item.Publisher]) and end its subscriptions
+// when they expire. [WithPublishRate] caps how fast any topic accepts
+// publishes.
+//
+// # Building on the engine
+//
+// A few calls exist for packages that build on the engine rather than for
+// applications: [Cache.PublishAs] publishes under a given identity, [EndAt]
+// ends a subscription at a given time with a given cause, [NoLossless]
+// keeps a client from holding up publishers, and a [Sequencer] given with
+// [WithSequencer] numbers a cache's items elsewhere, feeding each topic
+// through a [Feed], so that several processes share one order per topic.
+// Package access is built on the first three, and the NATS JetStream bridge
+// (module github.com/ringbus/topics/natsbridge) on the last.
 //
 // # Handlers
 //
@@ -120,7 +128,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 )
 
 // An Engine is a set of named caches, for servers that host many tenants or
@@ -128,10 +135,7 @@ import (
 // New; the zero Engine is not usable.
 type Engine struct {
 	opts   []Option // defaults for every cache
-	cfg    engineConfig
-	optErr error // the first invalid option given to New
-
-	tokenKeys atomic.Pointer[keyring] // set by SetTokenKeys; else cfg.tokenKeys
+	optErr error    // the first invalid option given to New
 
 	mu     sync.RWMutex
 	caches map[string]*Cache
@@ -142,7 +146,7 @@ type Engine struct {
 // creates; an invalid option is reported by CreateCache.
 func New(opts ...Option) *Engine {
 	e := &Engine{opts: slices.Clone(opts), caches: make(map[string]*Cache)}
-	e.cfg, e.optErr = buildEngineConfig(e.opts)
+	_, e.optErr = buildCacheConfig(e.opts, nil)
 	return e
 }
 
@@ -152,7 +156,7 @@ var errEngineClosed = &endError{msg: "topics: engine closed"}
 // It returns an error wrapping ErrCacheExists if the name is taken,
 // ErrInvalidName or ErrInvalidOption for bad input, ErrClosed after Close.
 func (e *Engine) CreateCache(name string, opts ...Option) (*Cache, error) {
-	if err := validateCacheName(name); err != nil {
+	if err := ValidateCacheName(name); err != nil {
 		return nil, err
 	}
 	if e.optErr != nil {
@@ -178,7 +182,7 @@ func (e *Engine) CreateCache(name string, opts ...Option) (*Cache, error) {
 // Cache returns the cache with that name, or an error wrapping
 // ErrCacheNotFound.
 func (e *Engine) Cache(name string) (*Cache, error) {
-	if err := validateCacheName(name); err != nil {
+	if err := ValidateCacheName(name); err != nil {
 		return nil, err
 	}
 	e.mu.RLock()
@@ -198,7 +202,7 @@ func (e *Engine) Cache(name string) (*Cache, error) {
 // and so do later calls on the deleted *Cache. The name can be used again at
 // once.
 func (e *Engine) DeleteCache(name string) error {
-	if err := validateCacheName(name); err != nil {
+	if err := ValidateCacheName(name); err != nil {
 		return err
 	}
 	e.mu.Lock()

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/access"
 )
 
 //go:embed static
@@ -80,6 +81,7 @@ func defaultConfig() config {
 type server struct {
 	cfg    config
 	engine *topics.Engine
+	auth   *access.Authority
 	// streams counts the event streams being served.
 	streams atomic.Int64
 }
@@ -95,13 +97,14 @@ func newServer(cfg config) (*server, http.Handler, error) {
 	case cfg.WriteTimeout <= 0 || cfg.Heartbeat <= 0 || cfg.Retry <= 0:
 		return nil, nil, errors.New("write timeout, heartbeat and retry must be positive")
 	}
-	key := make([]byte, topics.MinTokenKeyLen)
+	key := make([]byte, access.MinKeyLen)
 	rand.Read(key) // never fails (crypto/rand)
-	engine := topics.New(
-		topics.WithTokenKeys(key),
-		topics.WithMaxTokenLifetime(cfg.TokenLifetime),
-	)
-	_, err := engine.CreateCache(cacheName,
+	engine := topics.New()
+	auth, err := access.New(engine, access.WithKeys(key), access.WithMaxLifetime(cfg.TokenLifetime))
+	if err != nil {
+		return nil, nil, err
+	}
+	_, err = engine.CreateCache(cacheName,
 		topics.WithPublishRate(cfg.PublishRate, cfg.PublishBurst),
 		topics.WithMaxValueSize(cfg.MaxMessage),
 		topics.WithRingSize(cfg.History),
@@ -110,7 +113,7 @@ func newServer(cfg config) (*server, http.Handler, error) {
 		engine.Close()
 		return nil, nil, err
 	}
-	s := &server{cfg: cfg, engine: engine}
+	s := &server{cfg: cfg, engine: engine, auth: auth}
 
 	page, _ := fs.Sub(static, "static") // cannot fail: the directory is embedded
 	mux := http.NewServeMux()
@@ -164,13 +167,13 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expires := time.Now().Add(s.cfg.TokenLifetime)
-	token, err := s.engine.MintToken(topics.Token{
+	token, err := s.auth.Mint(access.Token{
 		ID:      name, // every message published with the token carries it
 		Expires: expires,
-		Permissions: []topics.Permission{{
-			Role:  topics.PublishSubscribe,
-			Cache: topics.CacheName(cacheName),
-			Topic: topics.TopicName(roomPrefix + room), // never a prefix: one room only
+		Permissions: []access.Permission{{
+			Role:  access.PublishSubscribe,
+			Cache: access.CacheName(cacheName),
+			Topic: access.TopicName(roomPrefix + room), // never a prefix: one room only
 		}},
 	})
 	if err != nil {
@@ -191,7 +194,7 @@ func checkName(name string) error {
 	switch n := utf8.RuneCountInString(name); {
 	case name == "":
 		return errors.New("pick a name")
-	case n > maxNameRunes || len(name) > topics.MaxTokenIDLen:
+	case n > maxNameRunes || len(name) > access.MaxIDLen:
 		return fmt.Errorf("names are at most %d characters", maxNameRunes)
 	case !utf8.ValidString(name):
 		return errors.New("the name is not valid UTF-8")
@@ -233,7 +236,7 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "send the token from POST /api/token as Authorization: Bearer <token>")
 		return
 	}
-	session, err := s.engine.Session(token)
+	session, err := s.auth.Session(token)
 	if err != nil {
 		writeTopicsError(w, err)
 		return
@@ -273,7 +276,7 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 // reconnects by itself it sends the last id it received as Last-Event-ID;
 // a page that opens a new EventSource (with a new token) passes it as last.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	session, err := s.engine.Session(r.URL.Query().Get("token"))
+	session, err := s.auth.Session(r.URL.Query().Get("token"))
 	if err != nil {
 		writeTopicsError(w, err)
 		return
@@ -331,7 +334,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
 			out.comment("") // heartbeat
-		case errors.Is(err, topics.ErrTokenExpired):
+		case errors.Is(err, access.ErrTokenExpired):
 			out.event("expired", "", map[string]any{"expires": tok.Expires.UTC()})
 			s.logf("stream %s: token expired", who)
 			out.flush()
@@ -466,10 +469,10 @@ func writeTopicsError(w http.ResponseWriter, err error) {
 	var limit *topics.LimitError
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, topics.ErrTokenExpired), errors.Is(err, topics.ErrTokenInvalid):
+	case errors.Is(err, access.ErrTokenExpired), errors.Is(err, access.ErrTokenInvalid):
 		code = http.StatusUnauthorized
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chat", error="invalid_token"`)
-	case errors.Is(err, topics.ErrPermissionDenied):
+	case errors.Is(err, access.ErrPermissionDenied):
 		code = http.StatusForbidden
 	case errors.As(err, &limit):
 		code = http.StatusTooManyRequests

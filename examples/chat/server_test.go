@@ -17,11 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringbus/topics/access"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-
-	"github.com/ringbus/topics"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -338,15 +337,15 @@ func TestTokenEndpoint(t *testing.T) {
 	assert.WithinRange(t, out.Expires, before.Add(ts.cfg.TokenLifetime-time.Second), time.Now().Add(ts.cfg.TokenLifetime))
 
 	// The token names the person and grants the one room, nothing else.
-	session, err := ts.engine.Session(out.Token)
+	session, err := ts.auth.Session(out.Token)
 	require.NoError(t, err)
 	tok := session.Token()
 	assert.Equal(t, "Zoë 🚀", tok.ID)
 	assert.True(t, tok.Expires.Equal(out.Expires), "token expires %v, endpoint said %v", tok.Expires, out.Expires)
-	assert.Equal(t, []topics.Permission{{
-		Role:  topics.PublishSubscribe,
-		Cache: topics.CacheName("chat"),
-		Topic: topics.TopicName("room/lobby"),
+	assert.Equal(t, []access.Permission{{
+		Role:  access.PublishSubscribe,
+		Cache: access.CacheName("chat"),
+		Topic: access.TopicName("room/lobby"),
 	}}, tok.Permissions)
 }
 
@@ -537,8 +536,8 @@ func TestErrorStatuses(t *testing.T) {
 	}{
 		{"publish without a token", "POST", "/api/rooms/lobby/messages", nil, messageBody("hi"), 401, "Authorization: Bearer"},
 		{"publish with basic auth", "POST", "/api/rooms/lobby/messages", http.Header{"Authorization": {"Basic YWRhOg=="}}, messageBody("hi"), 401, "Bearer"},
-		{"publish with a forged token", "POST", "/api/rooms/lobby/messages", bearer(string(forged)), messageBody("hi"), 401, "topics: invalid token"},
-		{"publish with a cut token", "POST", "/api/rooms/lobby/messages", bearer(ada[:20]), messageBody("hi"), 401, "topics: invalid token"},
+		{"publish with a forged token", "POST", "/api/rooms/lobby/messages", bearer(string(forged)), messageBody("hi"), 401, "access: invalid token"},
+		{"publish with a cut token", "POST", "/api/rooms/lobby/messages", bearer(ada[:20]), messageBody("hi"), 401, "access: invalid token"},
 		{"publish with another server's token", "POST", "/api/rooms/lobby/messages", bearer(other), messageBody("hi"), 401, "not signed"},
 		{"publish to another room", "POST", "/api/rooms/attic/messages", bearer(ada), messageBody("hi"), 403, "permission denied"},
 		{"publish to a bad room name", "POST", "/api/rooms/bad*room/messages", bearer(ada), messageBody("hi"), 400, "topics: invalid name"},
@@ -547,8 +546,8 @@ func TestErrorStatuses(t *testing.T) {
 		{"message not JSON", "POST", "/api/rooms/lobby/messages", bearer(ada), "hi", 400, "JSON"},
 		{"message of the wrong type", "POST", "/api/rooms/lobby/messages", bearer(ada), `{"text": 5}`, 400, "JSON"},
 		{"message body too large", "POST", "/api/rooms/lobby/messages", bearer(ada), messageBody(strings.Repeat("x", 2000)), 413, "over"},
-		{"stream without a token", "GET", "/api/rooms/lobby/events", nil, "", 401, "topics: invalid token"},
-		{"stream with a forged token", "GET", "/api/rooms/lobby/events?token=" + string(forged), nil, "", 401, "topics: invalid token"},
+		{"stream without a token", "GET", "/api/rooms/lobby/events", nil, "", 401, "access: invalid token"},
+		{"stream with a forged token", "GET", "/api/rooms/lobby/events?token=" + string(forged), nil, "", 401, "access: invalid token"},
 		{"stream of another room", "GET", "/api/rooms/attic/events?token=" + ada, nil, "", 403, "permission denied"},
 		{"stream with a bad room name", "GET", "/api/rooms/bad*room/events?token=" + ada, nil, "", 400, "topics: invalid name"},
 		{"stream with a bad Last-Event-ID", "GET", "/api/rooms/lobby/events?token=" + ada, http.Header{"Last-Event-ID": {"12"}}, "", 400, "<page>:<sequence>"},
@@ -677,7 +676,7 @@ func TestSlowBrowserIsDropped(t *testing.T) {
 	}()
 	defer func() { fast.close(); <-done }()
 
-	session, err := ts.engine.Session(ada)
+	session, err := ts.auth.Session(ada)
 	require.NoError(t, err)
 	text := strings.Repeat("x", size)
 	for range 32 {

@@ -1,4 +1,4 @@
-package topics_test
+package access_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/access"
 )
 
 // Test keys: fixed, so that tokens minted in a synctest bubble (whose clock
@@ -25,27 +26,48 @@ var (
 	key3 = bytes.Repeat([]byte("key three, 32 bytes or longer..."), 1)
 )
 
-// tokenEngine returns an engine signing with key1, closed when the test ends.
-func tokenEngine(t testing.TB, opts ...topics.Option) *topics.Engine {
+// An authEngine is an engine with its authority: the engine's calls and the
+// authority's (Mint, Session, SetKeys) on one value.
+type authEngine struct {
+	*topics.Engine
+	*access.Authority
+}
+
+// tokenEngine returns an engine with options opts and an authority signing
+// with key1, closed when the test ends.
+func tokenEngine(t testing.TB, opts ...topics.Option) *authEngine {
 	t.Helper()
-	e := topics.New(append([]topics.Option{topics.WithTokenKeys(key1)}, opts...)...)
+	return newAuthEngine(t, topics.New(opts...), access.WithKeys(key1))
+}
+
+// withAuth returns an engine with an authority made with opts, closed when
+// the test ends.
+func withAuth(t testing.TB, opts ...access.Option) *authEngine {
+	t.Helper()
+	return newAuthEngine(t, topics.New(), opts...)
+}
+
+func newAuthEngine(t testing.TB, e *topics.Engine, opts ...access.Option) *authEngine {
+	t.Helper()
 	t.Cleanup(func() { _ = e.Close() })
-	return e
+	a, err := access.New(e, opts...)
+	require.NoError(t, err)
+	return &authEngine{e, a}
 }
 
 // grant returns a token description for id, valid for ttl from now.
-func grant(id string, ttl time.Duration, perms ...topics.Permission) topics.Token {
-	return topics.Token{ID: id, Expires: time.Now().Add(ttl), Permissions: perms}
+func grant(id string, ttl time.Duration, perms ...access.Permission) access.Token {
+	return access.Token{ID: id, Expires: time.Now().Add(ttl), Permissions: perms}
 }
 
-func mint(t testing.TB, e *topics.Engine, tok topics.Token) string {
+func mint(t testing.TB, e *authEngine, tok access.Token) string {
 	t.Helper()
-	s, err := e.MintToken(tok)
+	s, err := e.Mint(tok)
 	require.NoError(t, err)
 	return s
 }
 
-func newSession(t testing.TB, e *topics.Engine, token string) *topics.Session {
+func newSession(t testing.TB, e *authEngine, token string) *access.Session {
 	t.Helper()
 	s, err := e.Session(token)
 	require.NoError(t, err)
@@ -53,14 +75,14 @@ func newSession(t testing.TB, e *topics.Engine, token string) *topics.Session {
 	return s
 }
 
-var chatRooms = topics.Permission{Role: topics.PublishSubscribe, Cache: topics.CacheName("chat"), Topic: topics.TopicPrefix("room/")}
+var chatRooms = access.Permission{Role: access.PublishSubscribe, Cache: access.CacheName("chat"), Topic: access.TopicPrefix("room/")}
 
 func TestTokenRoundTrip(t *testing.T) {
 	e := tokenEngine(t)
-	perms := []topics.Permission{
+	perms := []access.Permission{
 		chatRooms,
-		{Role: topics.SubscribeOnly, Cache: topics.AllCaches(), Topic: topics.TopicName("announcements")},
-		{Role: topics.PublishOnly, Cache: topics.CacheName("logs"), Topic: topics.AllTopics()},
+		{Role: access.SubscribeOnly, Cache: access.AllCaches(), Topic: access.TopicName("announcements")},
+		{Role: access.PublishOnly, Cache: access.CacheName("logs"), Topic: access.AllTopics()},
 	}
 	want := grant("ada@example.com", 10*time.Minute, perms...)
 	s := newSession(t, e, mint(t, e, want))
@@ -72,7 +94,7 @@ func TestTokenRoundTrip(t *testing.T) {
 	assert.False(t, got.Expires.After(want.Expires), "rounded down, never later than asked")
 
 	// Token returns a copy the caller owns.
-	got.Permissions[0] = topics.Permission{}
+	got.Permissions[0] = access.Permission{}
 	assert.Equal(t, perms, s.Token().Permissions)
 }
 
@@ -84,54 +106,54 @@ func TestTokenStringShape(t *testing.T) {
 
 	// The largest token there can be is exactly MaxTokenLen long, and is
 	// accepted.
-	var perms []topics.Permission
-	for i := range topics.MaxTokenPermissions {
+	var perms []access.Permission
+	for i := range access.MaxPermissions {
 		name := strings.Repeat(string(rune('a'+i)), topics.MaxNameLen)
-		perms = append(perms, topics.Permission{Role: topics.PublishSubscribe, Cache: topics.CacheName(name), Topic: topics.TopicPrefix(name)})
+		perms = append(perms, access.Permission{Role: access.PublishSubscribe, Cache: access.CacheName(name), Topic: access.TopicPrefix(name)})
 	}
-	big := mint(t, e, grant(strings.Repeat("i", topics.MaxTokenIDLen), time.Minute, perms...))
-	assert.Len(t, big, topics.MaxTokenLen)
+	big := mint(t, e, grant(strings.Repeat("i", access.MaxIDLen), time.Minute, perms...))
+	assert.Len(t, big, access.MaxTokenLen)
 	assert.Equal(t, perms, newSession(t, e, big).Token().Permissions)
 }
 
 func TestTokenMintRefused(t *testing.T) {
-	e := tokenEngine(t, topics.WithMaxTokenLifetime(time.Hour))
+	e := withAuth(t, access.WithKeys(key1), access.WithMaxLifetime(time.Hour))
 	ok := chatRooms
-	many := make([]topics.Permission, topics.MaxTokenPermissions+1)
+	many := make([]access.Permission, access.MaxPermissions+1)
 	for i := range many {
 		many[i] = ok
 	}
 	cases := []struct {
 		desc string
-		tok  topics.Token
+		tok  access.Token
 		want error
 		says string // part of the message
 	}{
-		{"no expiry", topics.Token{Permissions: []topics.Permission{ok}}, topics.ErrTokenInvalid, "Expires"},
-		{"expired", grant("", -time.Second, ok), topics.ErrTokenInvalid, "not in the future"},
-		{"expires now", topics.Token{Expires: time.Now(), Permissions: []topics.Permission{ok}}, topics.ErrTokenInvalid, "not in the future"},
-		{"beyond max lifetime", grant("", time.Hour+time.Minute, ok), topics.ErrTokenInvalid, "maximum token lifetime"},
-		{"no permissions", grant("", time.Minute), topics.ErrTokenInvalid, "0 permissions"},
-		{"too many permissions", grant("", time.Minute, many...), topics.ErrTokenInvalid, "17 permissions"},
-		{"zero role", grant("", time.Minute, topics.Permission{Cache: topics.AllCaches(), Topic: topics.AllTopics()}), topics.ErrTokenInvalid, "Role(0)"},
-		{"unknown role", grant("", time.Minute, topics.Permission{Role: 4, Cache: topics.AllCaches(), Topic: topics.AllTopics()}), topics.ErrTokenInvalid, "Role(4)"},
-		{"zero cache", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Topic: topics.AllTopics()}), topics.ErrTokenInvalid, "no cache"},
-		{"empty cache name", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.CacheName(""), Topic: topics.AllTopics()}), topics.ErrTokenInvalid, "no cache"},
-		{"zero topic", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.AllCaches()}), topics.ErrTokenInvalid, "no topic"},
-		{"bad cache name", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.CacheName("a/b"), Topic: topics.AllTopics()}), topics.ErrInvalidName, `"a/b"`},
-		{"wildcard cache name", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.CacheName("*"), Topic: topics.AllTopics()}), topics.ErrInvalidName, `"*"`},
-		{"bad topic name", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.AllCaches(), Topic: topics.TopicName("room/*")}), topics.ErrInvalidName, `"room/*"`},
-		{"bad topic prefix", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.AllCaches(), Topic: topics.TopicPrefix("room *")}), topics.ErrInvalidName, `"room *"`},
-		{"empty topic prefix", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.AllCaches(), Topic: topics.TopicPrefix("")}), topics.ErrInvalidName, "empty"},
-		{"long topic prefix", grant("", time.Minute, topics.Permission{Role: topics.PublishOnly, Cache: topics.AllCaches(), Topic: topics.TopicPrefix(strings.Repeat("p", 256))}), topics.ErrInvalidName, "256 bytes"},
-		{"long ID", grant(strings.Repeat("i", topics.MaxTokenIDLen+1), time.Minute, ok), topics.ErrTokenInvalid, "65 bytes"},
-		{"ID with a line break", grant("ada\nroot", time.Minute, ok), topics.ErrTokenInvalid, "U+000A"},
-		{"ID with a tab", grant("ada\t", time.Minute, ok), topics.ErrTokenInvalid, "U+0009"},
-		{"ID not UTF-8", grant("ada\xff", time.Minute, ok), topics.ErrTokenInvalid, "UTF-8"},
+		{"no expiry", access.Token{Permissions: []access.Permission{ok}}, access.ErrTokenInvalid, "Expires"},
+		{"expired", grant("", -time.Second, ok), access.ErrTokenInvalid, "not in the future"},
+		{"expires now", access.Token{Expires: time.Now(), Permissions: []access.Permission{ok}}, access.ErrTokenInvalid, "not in the future"},
+		{"beyond max lifetime", grant("", time.Hour+time.Minute, ok), access.ErrTokenInvalid, "maximum token lifetime"},
+		{"no permissions", grant("", time.Minute), access.ErrTokenInvalid, "0 permissions"},
+		{"too many permissions", grant("", time.Minute, many...), access.ErrTokenInvalid, "17 permissions"},
+		{"zero role", grant("", time.Minute, access.Permission{Cache: access.AllCaches(), Topic: access.AllTopics()}), access.ErrTokenInvalid, "Role(0)"},
+		{"unknown role", grant("", time.Minute, access.Permission{Role: 4, Cache: access.AllCaches(), Topic: access.AllTopics()}), access.ErrTokenInvalid, "Role(4)"},
+		{"zero cache", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Topic: access.AllTopics()}), access.ErrTokenInvalid, "no cache"},
+		{"empty cache name", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Cache: access.CacheName(""), Topic: access.AllTopics()}), access.ErrTokenInvalid, "no cache"},
+		{"zero topic", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Cache: access.AllCaches()}), access.ErrTokenInvalid, "no topic"},
+		{"bad cache name", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Cache: access.CacheName("a/b"), Topic: access.AllTopics()}), topics.ErrInvalidName, `"a/b"`},
+		{"wildcard cache name", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Cache: access.CacheName("*"), Topic: access.AllTopics()}), topics.ErrInvalidName, `"*"`},
+		{"bad topic name", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Cache: access.AllCaches(), Topic: access.TopicName("room/*")}), topics.ErrInvalidName, `"room/*"`},
+		{"bad topic prefix", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Cache: access.AllCaches(), Topic: access.TopicPrefix("room *")}), topics.ErrInvalidName, `"room *"`},
+		{"empty topic prefix", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Cache: access.AllCaches(), Topic: access.TopicPrefix("")}), topics.ErrInvalidName, "empty"},
+		{"long topic prefix", grant("", time.Minute, access.Permission{Role: access.PublishOnly, Cache: access.AllCaches(), Topic: access.TopicPrefix(strings.Repeat("p", 256))}), topics.ErrInvalidName, "256 bytes"},
+		{"long ID", grant(strings.Repeat("i", access.MaxIDLen+1), time.Minute, ok), access.ErrTokenInvalid, "65 bytes"},
+		{"ID with a line break", grant("ada\nroot", time.Minute, ok), access.ErrTokenInvalid, "U+000A"},
+		{"ID with a tab", grant("ada\t", time.Minute, ok), access.ErrTokenInvalid, "U+0009"},
+		{"ID not UTF-8", grant("ada\xff", time.Minute, ok), access.ErrTokenInvalid, "UTF-8"},
 	}
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {
-			s, err := e.MintToken(c.tok)
+			s, err := e.Mint(c.tok)
 			require.ErrorIs(t, err, c.want)
 			assert.Contains(t, err.Error(), c.says)
 			assert.Empty(t, s)
@@ -139,8 +161,8 @@ func TestTokenMintRefused(t *testing.T) {
 	}
 
 	// The limits themselves are fine.
-	for _, tok := range []topics.Token{
-		grant(strings.Repeat("i", topics.MaxTokenIDLen), time.Minute, ok),
+	for _, tok := range []access.Token{
+		grant(strings.Repeat("i", access.MaxIDLen), time.Minute, ok),
 		grant("Ada Lovelace 🚂", time.Minute, ok),
 		grant("", time.Hour, many[1:]...),
 	} {
@@ -148,80 +170,49 @@ func TestTokenMintRefused(t *testing.T) {
 	}
 }
 
-func TestTokenEngineWithoutKeys(t *testing.T) {
+func TestAuthorityOptions(t *testing.T) {
 	e := topics.New()
 	defer e.Close()
-	_, err := e.MintToken(grant("", time.Minute, chatRooms))
-	require.ErrorIs(t, err, topics.ErrInvalidOption)
-	assert.Contains(t, err.Error(), "WithTokenKeys")
-
-	signer := tokenEngine(t)
-	_, err = e.Session(mint(t, signer, grant("", time.Minute, chatRooms)))
-	require.ErrorIs(t, err, topics.ErrInvalidOption)
-	assert.NotErrorIs(t, err, topics.ErrTokenInvalid, "a server misconfiguration is not the client's fault")
-}
-
-func TestTokenOptions(t *testing.T) {
-	short := make([]byte, topics.MinTokenKeyLen-1)
+	short := make([]byte, access.MinKeyLen-1)
 	bad := []struct {
 		desc string
-		opt  topics.Option
+		opts []access.Option
 		says string
 	}{
-		{"short newest key", topics.WithTokenKeys(short), "31 bytes"},
-		{"short older key", topics.WithTokenKeys(key1, key2, short), "key 2 is 31 bytes"},
-		{"nil key", topics.WithTokenKeys(nil), "key 0 is 0 bytes"},
-		{"same key twice", topics.WithTokenKeys(key1, key2, bytes.Clone(key1)), "key 2 is the same as key 0"},
-		{"zero lifetime", topics.WithMaxTokenLifetime(0), "WithMaxTokenLifetime(0s)"},
-		{"negative lifetime", topics.WithMaxTokenLifetime(-time.Minute), "WithMaxTokenLifetime(-1m0s)"},
+		{"no keys", nil, "WithKeys"},
+		{"nil option", []access.Option{nil}, "nil Option"},
+		{"short newest key", []access.Option{access.WithKeys(short)}, "31 bytes"},
+		{"short older key", []access.Option{access.WithKeys(key1, key2, short)}, "key 2 is 31 bytes"},
+		{"nil key", []access.Option{access.WithKeys(nil)}, "key 0 is 0 bytes"},
+		{"same key twice", []access.Option{access.WithKeys(key1, key2, bytes.Clone(key1))}, "key 2 is the same as key 0"},
+		{"zero lifetime", []access.Option{access.WithKeys(key1), access.WithMaxLifetime(0)}, "WithMaxLifetime(0s)"},
+		{"negative lifetime", []access.Option{access.WithKeys(key1), access.WithMaxLifetime(-time.Minute)}, "WithMaxLifetime(-1m0s)"},
 	}
 	for _, b := range bad {
 		t.Run(b.desc, func(t *testing.T) {
-			e := topics.New(b.opt)
-			defer e.Close()
-			_, err := e.CreateCache("c")
+			a, err := access.New(e, b.opts...)
 			require.ErrorIs(t, err, topics.ErrInvalidOption)
 			assert.Contains(t, err.Error(), b.says)
-			// The token calls report the same error.
-			_, err = e.MintToken(grant("", time.Minute, chatRooms))
-			require.ErrorIs(t, err, topics.ErrInvalidOption)
-			assert.Contains(t, err.Error(), b.says)
-			_, err = e.Session("AQ")
-			require.ErrorIs(t, err, topics.ErrInvalidOption)
+			assert.Nil(t, a)
 		})
 	}
-
-	// Engine options are refused where a cache is configured.
-	for _, opt := range []topics.Option{topics.WithTokenKeys(key1), topics.WithMaxTokenLifetime(time.Minute)} {
-		_, err := topics.NewCache("c", opt)
-		require.ErrorIs(t, err, topics.ErrInvalidOption)
-		assert.Contains(t, err.Error(), "configures an engine")
-		e := topics.New()
-		_, err = e.CreateCache("c", opt)
-		require.ErrorIs(t, err, topics.ErrInvalidOption)
-		assert.Empty(t, e.ListCaches(), "a refused CreateCache creates nothing")
-		require.NoError(t, e.Close())
-	}
-
-	// As engine options they leave caches alone.
-	e := tokenEngine(t, topics.WithMaxTokenLifetime(time.Minute), topics.WithMaxTopics(3))
-	_, err := e.CreateCache("c")
-	require.NoError(t, err)
+	_, err := access.New(nil, access.WithKeys(key1))
+	require.ErrorIs(t, err, topics.ErrInvalidOption)
 }
 
 func TestTokenKeysCopied(t *testing.T) {
 	k := bytes.Clone(key1)
-	e := topics.New(topics.WithTokenKeys(k))
+	e := withAuth(t, access.WithKeys(k))
 	defer e.Close()
 	tok := mint(t, e, grant("", time.Minute, chatRooms))
 	k[0] ^= 1 // the caller's slice is the caller's
 	newSession(t, e, tok)
 	mint(t, e, grant("", time.Minute, chatRooms))
 
-	other := topics.New(topics.WithTokenKeys(key2))
+	other := withAuth(t, access.WithKeys(key2))
 	defer other.Close()
 	k2 := bytes.Clone(key2)
-	require.NoError(t, other.SetTokenKeys(k2))
+	require.NoError(t, other.SetKeys(k2))
 	k2[0] ^= 1
 	newSession(t, other, mint(t, other, grant("", time.Minute, chatRooms)))
 }
@@ -233,36 +224,36 @@ func TestTokenRotation(t *testing.T) {
 	old := tokenEngine(t) // key1 only
 	tok1 := mint(t, old, grant("one", time.Minute, perm))
 
-	rotated := topics.New(topics.WithTokenKeys(key2, key1))
+	rotated := withAuth(t, access.WithKeys(key2, key1))
 	defer rotated.Close()
 	newSession(t, rotated, tok1) // the old key still verifies
 	tok2 := mint(t, rotated, grant("two", time.Minute, perm))
 
-	onlyNew := topics.New(topics.WithTokenKeys(key2))
+	onlyNew := withAuth(t, access.WithKeys(key2))
 	defer onlyNew.Close()
 	newSession(t, onlyNew, tok2) // signed with the newest key...
 	_, err := old.Session(tok2)  // ...not with the old one
-	require.ErrorIs(t, err, topics.ErrTokenInvalid)
+	require.ErrorIs(t, err, access.ErrTokenInvalid)
 	_, err = onlyNew.Session(tok1) // the old key was dropped
-	require.ErrorIs(t, err, topics.ErrTokenInvalid)
-	assert.Contains(t, err.Error(), "not signed by any of the engine's keys")
+	require.ErrorIs(t, err, access.ErrTokenInvalid)
+	assert.Contains(t, err.Error(), "not signed by any of the authority's keys")
 
 	// The same on a running engine, whose caches and sessions live on.
 	live := tokenEngine(t)
 	_, err = live.CreateCache("chat")
 	require.NoError(t, err)
 	early := newSession(t, live, tok1)
-	require.NoError(t, live.SetTokenKeys(key2, key1))
+	require.NoError(t, live.SetKeys(key2, key1))
 	newSession(t, live, tok1)
 	newSession(t, onlyNew, mint(t, live, grant("", time.Minute, perm)))
-	require.NoError(t, live.SetTokenKeys(key2))
+	require.NoError(t, live.SetKeys(key2))
 	_, err = live.Session(tok1)
-	require.ErrorIs(t, err, topics.ErrTokenInvalid)
+	require.ErrorIs(t, err, access.ErrTokenInvalid)
 	require.NoError(t, early.PublishString(t.Context(), "chat", "room/1", "x"), "a session outlives a key change")
 
 	// A refused SetTokenKeys keeps the keys.
-	require.ErrorIs(t, live.SetTokenKeys(key3, key3), topics.ErrInvalidOption)
-	require.ErrorIs(t, live.SetTokenKeys(key3[:31]), topics.ErrInvalidOption)
+	require.ErrorIs(t, live.SetKeys(key3, key3), topics.ErrInvalidOption)
+	require.ErrorIs(t, live.SetKeys(key3[:31]), topics.ErrInvalidOption)
 	newSession(t, onlyNew, mint(t, live, grant("", time.Minute, perm)))
 }
 
@@ -275,33 +266,33 @@ func TestTokenKeyIDCollision(t *testing.T) {
 	for i := 0; idOf(b) != idOf(a); i++ {
 		binary.BigEndian.PutUint32(b, uint32(i))
 	}
-	signA := topics.New(topics.WithTokenKeys(a))
+	signA := withAuth(t, access.WithKeys(a))
 	defer signA.Close()
-	signB := topics.New(topics.WithTokenKeys(b))
+	signB := withAuth(t, access.WithKeys(b))
 	defer signB.Close()
-	both := topics.New(topics.WithTokenKeys(a, b))
+	both := withAuth(t, access.WithKeys(a, b))
 	defer both.Close()
-	for _, signer := range []*topics.Engine{signA, signB} {
+	for _, signer := range []*authEngine{signA, signB} {
 		newSession(t, both, mint(t, signer, grant("", time.Minute, chatRooms)))
 	}
 	_, err := signA.Session(mint(t, signB, grant("", time.Minute, chatRooms)))
-	require.ErrorIs(t, err, topics.ErrTokenInvalid)
+	require.ErrorIs(t, err, access.ErrTokenInvalid)
 }
 
 func TestTokenLifetime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := tokenEngine(t, topics.WithMaxTokenLifetime(10*time.Minute))
-		_, err := e.MintToken(grant("", 10*time.Minute+time.Millisecond, chatRooms))
-		require.ErrorIs(t, err, topics.ErrTokenInvalid)
+		e := withAuth(t, access.WithKeys(key1), access.WithMaxLifetime(10*time.Minute))
+		_, err := e.Mint(grant("", 10*time.Minute+time.Millisecond, chatRooms))
+		require.ErrorIs(t, err, access.ErrTokenInvalid)
 		tok := mint(t, e, grant("ada", 10*time.Minute, chatRooms))
 		s := newSession(t, e, tok)
 
 		// A token that claims more than the verifier's maximum lifetime is
 		// refused: lowering the maximum cuts such tokens short.
-		strict := topics.New(topics.WithTokenKeys(key1), topics.WithMaxTokenLifetime(time.Minute))
+		strict := withAuth(t, access.WithKeys(key1), access.WithMaxLifetime(time.Minute))
 		defer strict.Close()
 		_, err = strict.Session(tok)
-		require.ErrorIs(t, err, topics.ErrTokenInvalid)
+		require.ErrorIs(t, err, access.ErrTokenInvalid)
 		assert.Contains(t, err.Error(), "maximum token lifetime")
 
 		time.Sleep(10*time.Minute - time.Millisecond)
@@ -311,15 +302,15 @@ func TestTokenLifetime(t *testing.T) {
 
 		time.Sleep(time.Millisecond)
 		_, err = e.Session(tok)
-		require.ErrorIs(t, err, topics.ErrTokenExpired)
-		assert.NotErrorIs(t, err, topics.ErrTokenInvalid)
+		require.ErrorIs(t, err, access.ErrTokenExpired)
+		assert.NotErrorIs(t, err, access.ErrTokenInvalid)
 		assert.Contains(t, err.Error(), `"ada"`)
 		// A session made earlier refuses everything from now on.
 		_, err = e.CreateCache("chat")
 		require.NoError(t, err)
-		require.ErrorIs(t, s.PublishString(t.Context(), "chat", "room/1", "x"), topics.ErrTokenExpired)
+		require.ErrorIs(t, s.PublishString(t.Context(), "chat", "room/1", "x"), access.ErrTokenExpired)
 		_, err = s.Subscribe(t.Context(), "chat", "room/1")
-		require.ErrorIs(t, err, topics.ErrTokenExpired)
+		require.ErrorIs(t, err, access.ErrTokenExpired)
 	})
 }
 
@@ -355,7 +346,7 @@ func TestTokenMalformed(t *testing.T) {
 	}{
 		{"empty", "", "0 bytes long"},
 		{"short", "AQ", "2 bytes long"},
-		{"absurdly long", strings.Repeat("A", topics.MaxTokenLen+1), "bytes long"},
+		{"absurdly long", strings.Repeat("A", access.MaxTokenLen+1), "bytes long"},
 		{"line break", tok[:20] + "\n" + tok[20:], `'\n'`},
 		{"space", tok[:20] + " " + tok[20:], `' '`},
 		{"padding", tok + "=", `'='`},
@@ -385,7 +376,7 @@ func TestTokenMalformed(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {
 			s, err := e.Session(c.token)
-			require.ErrorIs(t, err, topics.ErrTokenInvalid)
+			require.ErrorIs(t, err, access.ErrTokenInvalid)
 			assert.Contains(t, err.Error(), c.says)
 			assert.Nil(t, s)
 			assert.NotContains(t, err.Error(), tok, "errors do not repeat tokens")

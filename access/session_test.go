@@ -1,4 +1,4 @@
-package topics_test
+package access_test
 
 import (
 	"context"
@@ -12,11 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/access"
+	"github.com/ringbus/topics/internal/testkit"
 )
 
 // chatEngine returns an engine signing with key1 with the caches named,
 // closed when the test ends.
-func chatEngine(t testing.TB, names ...string) *topics.Engine {
+func chatEngine(t testing.TB, names ...string) *authEngine {
 	t.Helper()
 	e := tokenEngine(t)
 	for _, n := range names {
@@ -26,7 +28,7 @@ func chatEngine(t testing.TB, names ...string) *topics.Engine {
 	return e
 }
 
-func engineCache(t testing.TB, e *topics.Engine, name string) *topics.Cache {
+func engineCache(t testing.TB, e *authEngine, name string) *topics.Cache {
 	t.Helper()
 	c, err := e.Cache(name)
 	require.NoError(t, err)
@@ -44,27 +46,27 @@ func TestSessionPermissionMatrix(t *testing.T) {
 		{"other", "room/1"}, {"other", "lobby"},
 	}
 	roles := []struct {
-		role     topics.Role
+		role     access.Role
 		pub, sub bool
 	}{
-		{topics.PublishOnly, true, false},
-		{topics.SubscribeOnly, false, true},
-		{topics.PublishSubscribe, true, true},
+		{access.PublishOnly, true, false},
+		{access.SubscribeOnly, false, true},
+		{access.PublishSubscribe, true, true},
 	}
 	caches := []struct {
-		sel     topics.CacheSelector
+		sel     access.CacheSelector
 		matches []string
 	}{
-		{topics.AllCaches(), []string{"chat", "other"}},
-		{topics.CacheName("chat"), []string{"chat"}},
+		{access.AllCaches(), []string{"chat", "other"}},
+		{access.CacheName("chat"), []string{"chat"}},
 	}
 	topicSels := []struct {
-		sel     topics.TopicSelector
+		sel     access.TopicSelector
 		matches []string
 	}{
-		{topics.AllTopics(), []string{"room/1", "room/2", "room", "roomy", "lobby"}},
-		{topics.TopicName("room/1"), []string{"room/1"}},
-		{topics.TopicPrefix("room/"), []string{"room/1", "room/2"}},
+		{access.AllTopics(), []string{"room/1", "room/2", "room", "roomy", "lobby"}},
+		{access.TopicName("room/1"), []string{"room/1"}},
+		{access.TopicPrefix("room/"), []string{"room/1", "room/2"}},
 	}
 	in := func(s string, set []string) bool {
 		for _, x := range set {
@@ -80,7 +82,7 @@ func TestSessionPermissionMatrix(t *testing.T) {
 	for _, r := range roles {
 		for _, c := range caches {
 			for _, tp := range topicSels {
-				perm := topics.Permission{Role: r.role, Cache: c.sel, Topic: tp.sel}
+				perm := access.Permission{Role: r.role, Cache: c.sel, Topic: tp.sel}
 				s := newSession(t, e, mint(t, e, grant("holder", time.Minute, perm)))
 				for _, tg := range targets {
 					match := in(tg.cache, c.matches) && in(tg.topic, tp.matches)
@@ -95,8 +97,8 @@ func TestSessionPermissionMatrix(t *testing.T) {
 							if err == nil {
 								// A working subscription: it receives what is published.
 								defer sub.Close()
-								publish(t, engineCache(t, e, tg.cache), tg.topic, "to subscriber")
-								assert.Equal(t, "to subscriber", next(t, sub).Value.String())
+								testkit.Publish(t, engineCache(t, e, tg.cache), tg.topic, "to subscriber")
+								assert.Equal(t, "to subscriber", testkit.Next(t, sub).Value.String())
 							} else {
 								assert.Nil(t, sub)
 							}
@@ -105,24 +107,24 @@ func TestSessionPermissionMatrix(t *testing.T) {
 					} {
 						name := fmt.Sprintf("%v on %v/%s/%s %s", perm, tg.cache, tg.topic, op.name, map[bool]string{true: "allowed", false: "refused"}[op.want])
 						// Watch the topic: a refused publish must publish nothing.
-						watch := subscribe(t, engineCache(t, e, tg.cache), tg.topic)
+						watch := testkit.Subscribe(t, engineCache(t, e, tg.cache), tg.topic)
 						err := op.try()
 						if op.want {
 							allowed++
 							assert.NoError(t, err, name)
 							if op.name == "publish" {
-								it := next(t, watch)
+								it := testkit.Next(t, watch)
 								assert.Equal(t, "hello", it.Value.String(), name)
 								assert.Equal(t, "holder", it.Publisher, name)
 							}
 						} else {
 							refused++
-							assert.ErrorIs(t, err, topics.ErrPermissionDenied, name)
+							assert.ErrorIs(t, err, access.ErrPermissionDenied, name)
 							if err != nil {
 								assert.Contains(t, err.Error(), fmt.Sprintf("topic %q of cache %q", tg.topic, tg.cache), name)
 							}
-							publish(t, engineCache(t, e, tg.cache), tg.topic, "marker")
-							it := next(t, watch)
+							testkit.Publish(t, engineCache(t, e, tg.cache), tg.topic, "marker")
+							it := testkit.Next(t, watch)
 							assert.Equal(t, "marker", it.Value.String(), "%s: nothing was published before the marker", name)
 							assert.Equal(t, uint64(0), it.Missed, name)
 						}
@@ -142,13 +144,13 @@ func TestSessionPermissionMatrix(t *testing.T) {
 func TestSessionPermissionsUnion(t *testing.T) {
 	e := chatEngine(t, "chat")
 	s := newSession(t, e, mint(t, e, grant("ada", time.Minute,
-		topics.Permission{Role: topics.SubscribeOnly, Cache: topics.CacheName("chat"), Topic: topics.AllTopics()},
-		topics.Permission{Role: topics.PublishOnly, Cache: topics.CacheName("chat"), Topic: topics.TopicName("room/ada")},
+		access.Permission{Role: access.SubscribeOnly, Cache: access.CacheName("chat"), Topic: access.AllTopics()},
+		access.Permission{Role: access.PublishOnly, Cache: access.CacheName("chat"), Topic: access.TopicName("room/ada")},
 	)))
 	sub, err := s.Subscribe(t.Context(), "chat", "room/bob")
 	require.NoError(t, err)
 	defer sub.Close()
-	require.ErrorIs(t, s.PublishString(t.Context(), "chat", "room/bob", "x"), topics.ErrPermissionDenied)
+	require.ErrorIs(t, s.PublishString(t.Context(), "chat", "room/bob", "x"), access.ErrPermissionDenied)
 	require.NoError(t, s.PublishString(t.Context(), "chat", "room/ada", "x"))
 }
 
@@ -159,12 +161,12 @@ func TestSessionPublisher(t *testing.T) {
 	c := engineCache(t, e, "chat")
 	ada := newSession(t, e, mint(t, e, grant("ada", time.Minute, chatRooms)))
 	anon := newSession(t, e, mint(t, e, grant("", time.Minute, chatRooms)))
-	watch := subscribe(t, c, "room/1")
+	watch := testkit.Subscribe(t, c, "room/1")
 
 	require.NoError(t, ada.PublishString(t.Context(), "chat", "room/1", "text"))
 	require.NoError(t, ada.Publish(t.Context(), "chat", "room/1", []byte{0, 1}))
 	require.NoError(t, anon.PublishString(t.Context(), "chat", "room/1", "anonymous"))
-	publish(t, c, "room/1", "server")
+	testkit.Publish(t, c, "room/1", "server")
 	h, err := topics.TopicOf[topics.Value](c, "room/1")
 	require.NoError(t, err)
 	require.NoError(t, h.Publish(t.Context(), topics.TextValue("typed")))
@@ -176,7 +178,7 @@ func TestSessionPublisher(t *testing.T) {
 	}{
 		{"text", true, "ada"}, {"\x00\x01", false, "ada"}, {"anonymous", true, ""}, {"server", true, ""}, {"typed", true, ""},
 	} {
-		it := next(t, watch)
+		it := testkit.Next(t, watch)
 		assert.Equal(t, want.value, it.Value.String())
 		assert.Equal(t, want.text, it.Value.IsText())
 		assert.Equal(t, want.publisher, it.Publisher, "publisher of %q", want.value)
@@ -187,7 +189,7 @@ func TestSessionPublisher(t *testing.T) {
 	require.NoError(t, err)
 	defer sub.Close()
 	require.NoError(t, ada.PublishString(t.Context(), "chat", "room/1", "again"))
-	assert.Equal(t, "ada", next(t, sub).Publisher)
+	assert.Equal(t, "ada", testkit.Next(t, sub).Publisher)
 }
 
 // TestSessionErrors: the order of the checks, and the cache's own errors.
@@ -195,7 +197,7 @@ func TestSessionErrors(t *testing.T) {
 	e := tokenEngine(t, topics.WithMaxValueSize(8))
 	_, err := e.CreateCache("chat")
 	require.NoError(t, err)
-	all := newSession(t, e, mint(t, e, grant("", time.Minute, topics.Permission{Role: topics.PublishSubscribe, Cache: topics.AllCaches(), Topic: topics.AllTopics()})))
+	all := newSession(t, e, mint(t, e, grant("", time.Minute, access.Permission{Role: access.PublishSubscribe, Cache: access.AllCaches(), Topic: access.AllTopics()})))
 	chat := newSession(t, e, mint(t, e, grant("", time.Minute, chatRooms)))
 	ctx := t.Context()
 
@@ -210,7 +212,7 @@ func TestSessionErrors(t *testing.T) {
 	_, err = all.Subscribe(ctx, "nope", "room/1")
 	require.ErrorIs(t, err, topics.ErrCacheNotFound)
 	err = chat.PublishString(ctx, "nope", "room/1", "x")
-	require.ErrorIs(t, err, topics.ErrPermissionDenied)
+	require.ErrorIs(t, err, access.ErrPermissionDenied)
 	assert.NotErrorIs(t, err, topics.ErrCacheNotFound)
 
 	// The cache's own checks apply.
@@ -246,7 +248,7 @@ func TestSessionErrors(t *testing.T) {
 // ErrTokenExpired; a Next waiting at that moment is woken. The client then
 // resumes with a fresh token and loses nothing.
 func TestSessionSubscriptionExpires(t *testing.T) {
-	watchdog(t, time.Minute)
+	testkit.Watchdog(t, time.Minute)
 	synctest.Test(t, func(t *testing.T) {
 		e := chatEngine(t, "chat")
 		c := engineCache(t, e, "chat")
@@ -255,30 +257,30 @@ func TestSessionSubscriptionExpires(t *testing.T) {
 		require.NoError(t, err)
 		defer sub.Close()
 
-		publish(t, c, "room/1", "before")
-		last := next(t, sub)
+		testkit.Publish(t, c, "room/1", "before")
+		last := testkit.Next(t, sub)
 		assert.Equal(t, "before", last.Value.String())
 
-		waiting := nextAsync(t.Context(), sub)
+		waiting := testkit.NextAsync(t.Context(), sub)
 		time.Sleep(time.Minute - time.Millisecond)
 		synctest.Wait()
-		requirePending(t, waiting) // not a moment early
+		testkit.RequirePending(t, waiting) // not a moment early
 
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		r := await(t, waiting)
-		require.ErrorIs(t, r.err, topics.ErrClosed)
-		require.ErrorIs(t, r.err, topics.ErrTokenExpired)
-		assert.NotErrorIs(t, r.err, context.DeadlineExceeded, "the cause is the token, not a deadline")
-		assert.Contains(t, r.err.Error(), `token "ada" expired`)
-		assert.Equal(t, topics.Item[topics.Value]{}, r.item)
+		r := testkit.Await(t, waiting)
+		require.ErrorIs(t, r.Err, topics.ErrClosed)
+		require.ErrorIs(t, r.Err, access.ErrTokenExpired)
+		assert.NotErrorIs(t, r.Err, context.DeadlineExceeded, "the cause is the token, not a deadline")
+		assert.Contains(t, r.Err.Error(), `token "ada" expired`)
+		assert.Equal(t, topics.Item[topics.Value]{}, r.Item)
 		// And it stays ended.
 		_, err = sub.Next(t.Context())
-		require.ErrorIs(t, err, topics.ErrTokenExpired)
+		require.ErrorIs(t, err, access.ErrTokenExpired)
 
 		// Meanwhile the room went on.
-		publish(t, c, "room/1", "missed 1")
-		publish(t, c, "room/1", "missed 2")
+		testkit.Publish(t, c, "room/1", "missed 1")
+		testkit.Publish(t, c, "room/1", "missed 2")
 
 		// The client fetches a fresh token and resumes after the last item
 		// it saw.
@@ -287,7 +289,7 @@ func TestSessionSubscriptionExpires(t *testing.T) {
 		require.NoError(t, err)
 		defer again.Close()
 		for _, want := range []string{"missed 1", "missed 2"} {
-			it := next(t, again)
+			it := testkit.Next(t, again)
 			assert.Equal(t, want, it.Value.String())
 			assert.Equal(t, uint64(0), it.Missed)
 		}
@@ -310,7 +312,7 @@ func TestSessionSubscriptionOtherEnds(t *testing.T) {
 		_, err = sub.Next(t.Context())
 		require.ErrorIs(t, err, topics.ErrClosed)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.NotErrorIs(t, err, topics.ErrTokenExpired)
+		assert.NotErrorIs(t, err, access.ErrTokenExpired)
 
 		// Close.
 		sub, err = s.Subscribe(t.Context(), "chat", "room/1")
@@ -318,7 +320,7 @@ func TestSessionSubscriptionOtherEnds(t *testing.T) {
 		require.NoError(t, sub.Close())
 		_, err = sub.Next(t.Context())
 		require.ErrorIs(t, err, topics.ErrClosed)
-		assert.NotErrorIs(t, err, topics.ErrTokenExpired)
+		assert.NotErrorIs(t, err, access.ErrTokenExpired)
 
 		// DeleteCache.
 		sub, err = s.Subscribe(t.Context(), "chat", "room/1")
@@ -327,7 +329,7 @@ func TestSessionSubscriptionOtherEnds(t *testing.T) {
 		require.NoError(t, e.DeleteCache("chat"))
 		_, err = sub.Next(t.Context())
 		require.ErrorIs(t, err, topics.ErrCacheNotFound)
-		assert.NotErrorIs(t, err, topics.ErrTokenExpired)
+		assert.NotErrorIs(t, err, access.ErrTokenExpired)
 	})
 }
 
@@ -374,20 +376,20 @@ func (c *registryContext) registered() int {
 func TestSessionSubscriptionReleasesContext(t *testing.T) {
 	ways := []struct {
 		desc string
-		end  func(t *testing.T, e *topics.Engine, sub *topics.Subscription[topics.Value])
+		end  func(t *testing.T, e *authEngine, sub *topics.Subscription[topics.Value])
 	}{
-		{"Close", func(t *testing.T, _ *topics.Engine, sub *topics.Subscription[topics.Value]) {
+		{"Close", func(t *testing.T, _ *authEngine, sub *topics.Subscription[topics.Value]) {
 			require.NoError(t, sub.Close())
 		}},
-		{"DeleteCache, then Next", func(t *testing.T, e *topics.Engine, sub *topics.Subscription[topics.Value]) {
+		{"DeleteCache, then Next", func(t *testing.T, e *authEngine, sub *topics.Subscription[topics.Value]) {
 			require.NoError(t, e.DeleteCache("chat"))
-			require.ErrorIs(t, nextErr(t, sub), topics.ErrClosed)
+			require.ErrorIs(t, testkit.NextErr(t, sub), topics.ErrClosed)
 		}},
-		{"Engine.Close, then Next", func(t *testing.T, e *topics.Engine, sub *topics.Subscription[topics.Value]) {
+		{"Engine.Close, then Next", func(t *testing.T, e *authEngine, sub *topics.Subscription[topics.Value]) {
 			require.NoError(t, e.Close())
-			require.ErrorIs(t, nextErr(t, sub), topics.ErrClosed)
+			require.ErrorIs(t, testkit.NextErr(t, sub), topics.ErrClosed)
 		}},
-		{"All, broken off", func(t *testing.T, e *topics.Engine, sub *topics.Subscription[topics.Value]) {
+		{"All, broken off", func(t *testing.T, e *authEngine, sub *topics.Subscription[topics.Value]) {
 			require.NoError(t, engineCache(t, e, "chat").PublishString(t.Context(), "room/1", "x"))
 			for range sub.All(t.Context()) {
 				break
@@ -427,7 +429,7 @@ func TestSessionSubscriptionReleasesContext(t *testing.T) {
 func TestSessionConcurrent(t *testing.T) {
 	e := chatEngine(t, "chat")
 	tok := mint(t, e, grant("many", time.Minute, chatRooms))
-	watch := subscribe(t, engineCache(t, e, "chat"), "room/1")
+	watch := testkit.Subscribe(t, engineCache(t, e, "chat"), "room/1")
 	const goroutines, each = 4, 100
 	var wg sync.WaitGroup
 	errs := make(chan error, goroutines)
@@ -452,7 +454,7 @@ func TestSessionConcurrent(t *testing.T) {
 		require.NoError(t, err)
 	}
 	for range goroutines * each {
-		it := next(t, watch)
+		it := testkit.Next(t, watch)
 		require.Equal(t, "many", it.Publisher)
 		require.Zero(t, it.Missed)
 	}

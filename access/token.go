@@ -1,37 +1,15 @@
-package topics
+package access
 
 import (
-	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
-)
 
-// Token limits and defaults.
-const (
-	// DefaultMaxTokenLifetime is the longest a token may live, from the
-	// moment it is minted to its expiry, unless WithMaxTokenLifetime says
-	// otherwise. Tokens are meant to be short-lived: a client fetches a new
-	// one from its server when its token expires.
-	DefaultMaxTokenLifetime = time.Hour
-	// MinTokenKeyLen is the shortest signing key accepted, in bytes: the
-	// output size of SHA-256, as RFC 2104 (section 3) recommends for HMAC
-	// keys. Use random keys (crypto/rand), not passwords.
-	MinTokenKeyLen = 32
-	// MaxTokenIDLen is the longest token ID, in bytes.
-	MaxTokenIDLen = 64
-	// MaxTokenPermissions is the most permissions one token may carry.
-	MaxTokenPermissions = 16
-	// MaxTokenLen is the longest token string a valid token can be, in
-	// bytes. Longer strings are refused before any decoding. Tokens are far
-	// shorter in practice: about 90 bytes for one permission on one topic.
-	MaxTokenLen = (maxTokenBytes*8 + 5) / 6
+	"github.com/ringbus/topics"
 )
 
 // Role says what a Permission lets its holder do with the topics it selects.
@@ -82,7 +60,7 @@ func (s CacheSelector) String() string {
 	case s.name == "":
 		return "no cache"
 	}
-	return "cache " + quoteName(s.name)
+	return "cache " + quote(s.name)
 }
 
 func (s CacheSelector) matches(cache string) bool { return s.all || s.name != "" && s.name == cache }
@@ -128,9 +106,9 @@ func (s TopicSelector) String() string {
 	case allTopics:
 		return "all topics"
 	case oneTopic:
-		return "topic " + quoteName(s.s)
+		return "topic " + quote(s.s)
 	case topicPrefix:
-		return "topics prefixed " + quoteName(s.s)
+		return "topics prefixed " + quote(s.s)
 	}
 	return "no topic"
 }
@@ -170,22 +148,22 @@ func (p Permission) allows(role Role, cache, topic string) bool {
 }
 
 // A Token is what a token string carries: who holds it, until when, and
-// what it grants. Engine.MintToken turns a Token into a signed token string;
-// Engine.Session verifies a token string and Session.Token returns the Token
+// what it grants. Authority.Mint turns a Token into a signed token string;
+// Authority.Session verifies a token string and Session.Token returns the Token
 // it carries.
 type Token struct {
 	// ID names the holder, for example a user ID. It is optional, at most
-	// MaxTokenIDLen bytes of printable UTF-8 (unicode.IsPrint; no control
+	// MaxIDLen bytes of printable UTF-8 (unicode.IsPrint; no control
 	// characters, no spaces other than ' '). What a Session publishes
 	// carries it in Item.Publisher, and nobody can publish under an ID
 	// without a token that carries it.
 	ID string
 	// Expires is when the token stops being valid. It is required: a token
-	// lives at most the engine's maximum lifetime (WithMaxTokenLifetime,
+	// lives at most the authority's maximum lifetime (WithMaxLifetime,
 	// DefaultMaxTokenLifetime) from the moment it is minted. Tokens keep it
 	// to the millisecond; MintToken rounds it down.
 	Expires time.Time
-	// Permissions are what the token grants: 1 to MaxTokenPermissions of
+	// Permissions are what the token grants: 1 to MaxPermissions of
 	// them. A request is allowed if any permission allows it.
 	Permissions []Permission
 }
@@ -200,142 +178,14 @@ func (t *Token) allows(role Role, cache, topic string) bool {
 	return false
 }
 
-// WithTokenKeys gives the engine the keys that sign and verify its tokens
-// (MintToken, Session). newest signs new tokens; tokens signed with newest
-// or any of older verify. To rotate keys, make a new key the newest and keep
-// the previous one among older for as long as tokens signed with it may
-// live (the maximum token lifetime), then drop it; Engine.SetTokenKeys does
-// this on a running engine.
-//
-// Keys must be at least MinTokenKeyLen bytes and distinct; keep them secret
-// and random. WithTokenKeys copies them. It configures an engine: give it to
-// New; CreateCache and NewCache refuse it with ErrInvalidOption. An engine
-// without keys refuses MintToken and Session with ErrInvalidOption.
-func WithTokenKeys(newest []byte, older ...[]byte) Option {
-	kr, err := newKeyring("WithTokenKeys", newest, older)
-	return engineOption{name: "WithTokenKeys", set: func(e *engineConfig) error {
-		if err != nil {
-			return err
-		}
-		e.tokenKeys = kr
-		return nil
-	}}
-}
-
-// WithMaxTokenLifetime sets the longest a token of the engine may live, from
-// minting to expiry. MintToken refuses a later expiry, and a token that
-// claims one is refused as invalid (so lowering the maximum also cuts short
-// tokens minted under a higher one). d must be positive. The default is
-// DefaultMaxTokenLifetime. It configures an engine: give it to New.
-func WithMaxTokenLifetime(d time.Duration) Option {
-	return engineOption{name: "WithMaxTokenLifetime", set: func(e *engineConfig) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: WithMaxTokenLifetime(%v): must be positive", ErrInvalidOption, d)
-		}
-		e.maxTokenLifetime = d
-		return nil
-	}}
-}
-
-// SetTokenKeys replaces the engine's token keys, as WithTokenKeys sets them
-// at New: newest signs tokens minted from now on, and tokens signed with
-// newest or any of older verify. Sessions already made stay valid until
-// their tokens expire. It returns an error wrapping ErrInvalidOption, and
-// keeps the keys it had, if a key is shorter than MinTokenKeyLen or given
-// twice. It copies the keys, and is safe for concurrent use.
-func (e *Engine) SetTokenKeys(newest []byte, older ...[]byte) error {
-	kr, err := newKeyring("SetTokenKeys", newest, older)
-	if err != nil {
-		return err
-	}
-	e.tokenKeys.Store(kr)
-	return nil
-}
-
-// MintToken returns a signed token string for t, signed with the engine's
-// newest key. The string is opaque to its holder, safe in a URL, a cookie or
-// an HTTP header as it is (base64url without padding), and at most
-// MaxTokenLen bytes. Hand it to a client; the client presents it back to
-// the server, which calls Session with it.
-//
-// It returns an error wrapping ErrInvalidOption if the engine has no keys
-// (or was given an invalid option), ErrInvalidName if a selector names an
-// invalid cache or topic, and ErrTokenInvalid for any other fault of t: no
-// or too many permissions, an invalid Role or a zero selector, an invalid ID,
-// an Expires that is missing, past, or beyond the maximum lifetime. It is
-// safe for concurrent use, also after Close.
-func (e *Engine) MintToken(t Token) (string, error) {
-	kr, err := e.keyring()
-	if err != nil {
-		return "", err
-	}
-	if err := checkToken(&t, time.Now(), e.cfg.maxTokenLifetime); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(encodeToken(&t, kr.keys[0])), nil
-}
-
-// keyring returns the engine's keys, or the reason it has none.
-func (e *Engine) keyring() (*keyring, error) {
-	if e.optErr != nil {
-		return nil, e.optErr
-	}
-	if kr := e.tokenKeys.Load(); kr != nil {
-		return kr, nil
-	}
-	if kr := e.cfg.tokenKeys; kr != nil {
-		return kr, nil
-	}
-	return nil, fmt.Errorf("%w: the engine has no token keys: give New the option WithTokenKeys", ErrInvalidOption)
-}
-
-// A keyring is the engine's token keys, newest first. It is immutable.
-type keyring struct {
-	keys []tokenKey
-}
-
-// A tokenKey is a signing key and its key ID, the byte that tokens signed
-// with it carry so that verification finds the key without trying them all.
-// The ID is the first byte of the key's SHA-256: public, and too short to
-// tell anything about the key. Two keys may share an ID; verification then
-// tries both.
-type tokenKey struct {
-	id  byte
-	key []byte
-}
-
-func newKeyring(option string, newest []byte, older [][]byte) (*keyring, error) {
-	all := append([][]byte{newest}, older...)
-	kr := &keyring{keys: make([]tokenKey, 0, len(all))}
-	for i, k := range all {
-		if len(k) < MinTokenKeyLen {
-			return nil, fmt.Errorf("%w: %s: key %d is %d bytes; keys must be at least %d random bytes", ErrInvalidOption, option, i, len(k), MinTokenKeyLen)
-		}
-		for j, prev := range kr.keys {
-			if bytes.Equal(prev.key, k) {
-				return nil, fmt.Errorf("%w: %s: key %d is the same as key %d", ErrInvalidOption, option, i, j)
-			}
-		}
-		sum := sha256.Sum256(k)
-		kr.keys = append(kr.keys, tokenKey{id: sum[0], key: bytes.Clone(k)})
-	}
-	return kr, nil
-}
-
-func (k tokenKey) sign(dst, body []byte) []byte {
-	m := hmac.New(sha256.New, k.key)
-	m.Write(body)
-	return m.Sum(dst)
-}
-
 // The token format, version 1. A token string is the base64url encoding,
 // without padding, of these bytes:
 //
 //	version     1 byte, tokenVersion
 //	key ID      1 byte, the tokenKey.id of the signing key
 //	expires     8 bytes, big-endian: Unix time in milliseconds
-//	ID          1 byte n (0–MaxTokenIDLen), then n bytes
-//	count       1 byte (1–MaxTokenPermissions), then count permissions:
+//	ID          1 byte n (0–MaxIDLen), then n bytes
+//	count       1 byte (1–MaxPermissions), then count permissions:
 //	  flags     1 byte: bits 0–1 the Role (1–3); bit 2 set if one cache is
 //	            named; bits 3–4 the topic selector (0 all, 1 one topic,
 //	            2 prefix); bits 5–7 zero
@@ -363,8 +213,8 @@ const (
 	tokenVersion   = 1
 	tokenMACLen    = sha256.Size
 	tokenHeaderLen = 1 + 1 + 8 // version, key ID, expires
-	maxTokenBytes  = tokenHeaderLen + 1 + MaxTokenIDLen + 1 +
-		MaxTokenPermissions*(1+1+MaxNameLen+1+MaxNameLen) + tokenMACLen
+	maxTokenBytes  = tokenHeaderLen + 1 + MaxIDLen + 1 +
+		MaxPermissions*(1+1+topics.MaxNameLen+1+topics.MaxNameLen) + tokenMACLen
 	minTokenBytes = tokenHeaderLen + 1 + 1 + 1 + tokenMACLen // no ID, one permission on all topics of all caches
 
 	flagRole      = 0b11
@@ -415,10 +265,10 @@ func checkToken(t *Token, now time.Time, maxLifetime time.Duration) error {
 		return fmt.Errorf("%w: Expires %v is not in the future", ErrTokenInvalid, t.Expires)
 	}
 	if life := t.Expires.Sub(now); life > maxLifetime {
-		return fmt.Errorf("%w: Expires is %v away, beyond the maximum token lifetime of %v (WithMaxTokenLifetime)", ErrTokenInvalid, life, maxLifetime)
+		return fmt.Errorf("%w: Expires is %v away, beyond the maximum token lifetime of %v (WithMaxLifetime)", ErrTokenInvalid, life, maxLifetime)
 	}
-	if n := len(t.Permissions); n == 0 || n > MaxTokenPermissions {
-		return fmt.Errorf("%w: %d permissions; a token carries 1 to %d", ErrTokenInvalid, n, MaxTokenPermissions)
+	if n := len(t.Permissions); n == 0 || n > MaxPermissions {
+		return fmt.Errorf("%w: %d permissions; a token carries 1 to %d", ErrTokenInvalid, n, MaxPermissions)
 	}
 	for i, p := range t.Permissions {
 		if p.Role < PublishOnly || p.Role > PublishSubscribe {
@@ -429,7 +279,7 @@ func checkToken(t *Token, now time.Time, maxLifetime time.Duration) error {
 		case p.Cache.name == "":
 			return fmt.Errorf("%w: permission %d selects no cache: use AllCaches() or CacheName(name)", ErrTokenInvalid, i)
 		default:
-			if err := validateCacheName(p.Cache.name); err != nil {
+			if err := topics.ValidateCacheName(p.Cache.name); err != nil {
 				return fmt.Errorf("permission %d: %w", i, err)
 			}
 		}
@@ -437,11 +287,11 @@ func checkToken(t *Token, now time.Time, maxLifetime time.Duration) error {
 		case kind == noTopic:
 			return fmt.Errorf("%w: permission %d selects no topic: use AllTopics(), TopicName(name) or TopicPrefix(prefix)", ErrTokenInvalid, i)
 		case kind == oneTopic:
-			if err := validateTopicName(p.Topic.s); err != nil {
+			if err := topics.ValidateTopicName(p.Topic.s); err != nil {
 				return fmt.Errorf("permission %d: %w", i, err)
 			}
 		case kind == topicPrefix:
-			if err := validateName("topic prefix", p.Topic.s, true); err != nil {
+			if err := validatePrefix(p.Topic.s); err != nil {
 				return fmt.Errorf("permission %d: %w", i, err)
 			}
 		}
@@ -450,8 +300,8 @@ func checkToken(t *Token, now time.Time, maxLifetime time.Duration) error {
 }
 
 func checkTokenID(id string) error {
-	if len(id) > MaxTokenIDLen {
-		return fmt.Errorf("%w: ID %q is %d bytes, longer than %d", ErrTokenInvalid, id[:MaxTokenIDLen]+"…", len(id), MaxTokenIDLen)
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("%w: ID %q is %d bytes, longer than %d", ErrTokenInvalid, id[:MaxIDLen]+"…", len(id), MaxIDLen)
 	}
 	if !utf8.ValidString(id) {
 		return fmt.Errorf("%w: ID %q is not valid UTF-8", ErrTokenInvalid, id)
@@ -464,54 +314,22 @@ func checkTokenID(id string) error {
 	return nil
 }
 
-// verifyToken checks a token string and returns what it carries: it must be
-// well formed, signed with one of the engine's keys, and not expired at now.
-func (e *Engine) verifyToken(s string, now time.Time) (Token, error) {
-	kr, err := e.keyring()
-	if err != nil {
-		return Token{}, err
+// quote quotes a name for an error message or a String, shortening names
+// so long that they would swamp it.
+func quote(name string) string {
+	const keep = 2 * topics.MaxNameLen
+	if len(name) > keep {
+		return fmt.Sprintf("%q…", name[:keep])
 	}
-	// Look at the string before decoding it: the decoder would skip line
-	// breaks, and a changed token must not verify.
-	if len(s) < (minTokenBytes*8+5)/6 || len(s) > MaxTokenLen {
-		return Token{}, fmt.Errorf("%w: %d bytes long; tokens are %d to %d", ErrTokenInvalid, len(s), (minTokenBytes*8+5)/6, MaxTokenLen)
+	return fmt.Sprintf("%q", name)
+}
+
+// validatePrefix checks a TopicPrefix: what may start a topic name.
+func validatePrefix(prefix string) error {
+	if err := topics.ValidateTopicName(prefix); err != nil {
+		return fmt.Errorf("topic prefix: %w", err)
 	}
-	for i := 0; i < len(s); i++ {
-		if !base64URLByte(s[i]) {
-			return Token{}, fmt.Errorf("%w: byte %d is %q, which base64url does not use", ErrTokenInvalid, i, s[i])
-		}
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return Token{}, fmt.Errorf("%w: not base64url: %v", ErrTokenInvalid, err)
-	}
-	if raw[0] != tokenVersion {
-		return Token{}, fmt.Errorf("%w: unknown version %d", ErrTokenInvalid, raw[0])
-	}
-	body, mac := raw[:len(raw)-tokenMACLen], raw[len(raw)-tokenMACLen:]
-	var buf [tokenMACLen]byte
-	signed := false
-	for _, k := range kr.keys {
-		// hmac.Equal takes the same time wherever the MACs differ.
-		if k.id == body[1] && hmac.Equal(k.sign(buf[:0], body), mac) {
-			signed = true
-			break
-		}
-	}
-	if !signed {
-		return Token{}, fmt.Errorf("%w: not signed by any of the engine's keys", ErrTokenInvalid)
-	}
-	t, err := decodeToken(body)
-	if err != nil {
-		return Token{}, err
-	}
-	if !now.Before(t.Expires) {
-		return Token{}, expiredError(t.ID, t.Expires)
-	}
-	if life := t.Expires.Sub(now); life > e.cfg.maxTokenLifetime {
-		return Token{}, fmt.Errorf("%w: expires %v from now, beyond the maximum token lifetime of %v", ErrTokenInvalid, life, e.cfg.maxTokenLifetime)
-	}
-	return t, nil
+	return nil
 }
 
 func base64URLByte(b byte) bool {
@@ -537,14 +355,14 @@ func decodeToken(body []byte) (Token, error) {
 		}
 		t.Expires = time.UnixMilli(int64(ms))
 	}
-	t.ID = string(d.lenBytes(0, MaxTokenIDLen, "ID"))
+	t.ID = string(d.lenBytes(0, MaxIDLen, "ID"))
 	if d.err == nil {
 		if err := checkTokenID(t.ID); err != nil {
 			return Token{}, err
 		}
 	}
 	n := int(d.byte())
-	if d.err == nil && (n < 1 || n > MaxTokenPermissions) {
+	if d.err == nil && (n < 1 || n > MaxPermissions) {
 		d.fail(fmt.Sprintf("%d permissions", n))
 	}
 	for i := 0; i < n && d.err == nil; i++ {
@@ -616,8 +434,8 @@ func (d *tokenDecoder) permission() Permission {
 	if flags&flagCacheName == 0 {
 		p.Cache = AllCaches()
 	} else {
-		name := string(d.lenBytes(1, MaxNameLen, "cache name"))
-		if d.err == nil && validateCacheName(name) != nil {
+		name := string(d.lenBytes(1, topics.MaxNameLen, "cache name"))
+		if d.err == nil && topics.ValidateCacheName(name) != nil {
 			d.fail("invalid cache name")
 		}
 		p.Cache = CacheName(name)
@@ -626,14 +444,14 @@ func (d *tokenDecoder) permission() Permission {
 	case allTopics:
 		p.Topic = AllTopics()
 	case oneTopic:
-		name := string(d.lenBytes(1, MaxNameLen, "topic name"))
-		if d.err == nil && validateTopicName(name) != nil {
+		name := string(d.lenBytes(1, topics.MaxNameLen, "topic name"))
+		if d.err == nil && topics.ValidateTopicName(name) != nil {
 			d.fail("invalid topic name")
 		}
 		p.Topic = TopicName(name)
 	case topicPrefix:
-		prefix := string(d.lenBytes(1, MaxNameLen, "topic prefix"))
-		if d.err == nil && validateName("topic prefix", prefix, true) != nil {
+		prefix := string(d.lenBytes(1, topics.MaxNameLen, "topic prefix"))
+		if d.err == nil && validatePrefix(prefix) != nil {
 			d.fail("invalid topic prefix")
 		}
 		p.Topic = TopicPrefix(prefix)

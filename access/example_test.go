@@ -1,4 +1,4 @@
-package topics_test
+package access_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/access"
 )
 
 // exampleKey stands for a secret key of at least 32 random bytes, made with
@@ -15,21 +16,25 @@ var exampleKey = []byte("an example key: use 32 random bytes")
 
 // A server mints a token for a client, and serves the client through the
 // Session the token opens.
-func ExampleEngine_Session() {
+func Example() {
 	ctx := context.Background()
-	engine := topics.New(topics.WithTokenKeys(exampleKey))
+	engine := topics.New()
 	defer engine.Close()
 	if _, err := engine.CreateCache("chat"); err != nil {
+		panic(err)
+	}
+	auth, err := access.New(engine, access.WithKeys(exampleKey))
+	if err != nil {
 		panic(err)
 	}
 
 	// The token endpoint: the server decides who the client is and what it
 	// may do, for how long.
-	token, err := engine.MintToken(topics.Token{
+	token, err := auth.Mint(access.Token{
 		ID:      "ada",
 		Expires: time.Now().Add(15 * time.Minute),
-		Permissions: []topics.Permission{
-			{Role: topics.PublishSubscribe, Cache: topics.CacheName("chat"), Topic: topics.TopicPrefix("room/")},
+		Permissions: []access.Permission{
+			{Role: access.PublishSubscribe, Cache: access.CacheName("chat"), Topic: access.TopicPrefix("room/")},
 		},
 	})
 	if err != nil {
@@ -37,7 +42,7 @@ func ExampleEngine_Session() {
 	}
 
 	// A later request carries the token.
-	session, err := engine.Session(token)
+	session, err := auth.Session(token)
 	if err != nil {
 		panic(err) // ErrTokenInvalid or ErrTokenExpired: answer 401
 	}
@@ -56,33 +61,8 @@ func ExampleEngine_Session() {
 	fmt.Println(item.Publisher, "says", item.Value)
 
 	err = session.PublishString(ctx, "chat", "admin", "let me in")
-	fmt.Println(errors.Is(err, topics.ErrPermissionDenied))
+	fmt.Println(errors.Is(err, access.ErrPermissionDenied))
 	// Output:
 	// ada says hello
 	// true
-}
-
-// A publish over the rate limit is refused with a *LimitError that says
-// when to try again.
-func ExampleWithPublishRate() {
-	ctx := context.Background()
-	cache, err := topics.NewCache("chat", topics.WithPublishRate(1, 2)) // 1 a second, bursts of 2
-	if err != nil {
-		panic(err)
-	}
-	defer cache.Close()
-
-	for i := range 3 {
-		err := cache.PublishString(ctx, "room/lobby", fmt.Sprint("message ", i))
-		var limit *topics.LimitError
-		if errors.As(err, &limit) {
-			fmt.Printf("refused by %s (%g/s, burst %d); retry in %v\n", limit.Limit, limit.Rate, limit.Max, limit.RetryAfter.Round(time.Second))
-			continue
-		}
-		fmt.Println("published", i)
-	}
-	// Output:
-	// published 0
-	// published 1
-	// refused by PublishRate (1/s, burst 2); retry in 1s
 }

@@ -1,4 +1,4 @@
-package topics_test
+package access_test
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/access"
 )
 
 // The token fuzz targets run each input in a synctest bubble, whose clock
@@ -27,28 +27,26 @@ var updateSeeds = flag.Bool("update-token-seeds", false, "rewrite the token fuzz
 
 // seedTokens mints the tokens the fuzz targets start from. It must run in a
 // bubble.
-func seedTokens(t testing.TB, e *topics.Engine) []string {
+func seedTokens(t testing.TB, e *authEngine) []string {
 	t.Helper()
-	var perms []topics.Permission
-	for i := range topics.MaxTokenPermissions {
-		perms = append(perms, topics.Permission{Role: topics.Role(i%3 + 1), Cache: topics.CacheName(fmt.Sprint("c", i)), Topic: topics.TopicName(fmt.Sprint("t/", i))})
+	var perms []access.Permission
+	for i := range access.MaxPermissions {
+		perms = append(perms, access.Permission{Role: access.Role(i%3 + 1), Cache: access.CacheName(fmt.Sprint("c", i)), Topic: access.TopicName(fmt.Sprint("t/", i))})
 	}
 	return []string{
 		mint(t, e, grant("ada", time.Minute, chatRooms)),
-		mint(t, e, grant("", time.Minute, topics.Permission{Role: topics.SubscribeOnly, Cache: topics.AllCaches(), Topic: topics.AllTopics()})),
+		mint(t, e, grant("", time.Minute, access.Permission{Role: access.SubscribeOnly, Cache: access.AllCaches(), Topic: access.AllTopics()})),
 		mint(t, e, grant("Ada Lovelace 🚂", 30*time.Minute,
-			topics.Permission{Role: topics.PublishOnly, Cache: topics.CacheName("chat"), Topic: topics.TopicName("room/lobby")},
-			topics.Permission{Role: topics.PublishSubscribe, Cache: topics.AllCaches(), Topic: topics.TopicPrefix("a")})),
-		mint(t, e, grant(strings.Repeat("x", topics.MaxTokenIDLen), time.Hour, perms...)),
+			access.Permission{Role: access.PublishOnly, Cache: access.CacheName("chat"), Topic: access.TopicName("room/lobby")},
+			access.Permission{Role: access.PublishSubscribe, Cache: access.AllCaches(), Topic: access.TopicPrefix("a")})),
+		mint(t, e, grant(strings.Repeat("x", access.MaxIDLen), time.Hour, perms...)),
 	}
 }
 
 // inBubble runs f in a synctest bubble with an engine signing with key1.
-func inBubble(t *testing.T, f func(t *testing.T, e *topics.Engine)) {
+func inBubble(t *testing.T, f func(t *testing.T, e *authEngine)) {
 	synctest.Test(t, func(t *testing.T) {
-		e := topics.New(topics.WithTokenKeys(key1))
-		defer e.Close()
-		f(t, e)
+		f(t, withAuth(t, access.WithKeys(key1)))
 	})
 }
 
@@ -56,7 +54,7 @@ func inBubble(t *testing.T, f func(t *testing.T, e *topics.Engine)) {
 // what MintToken makes (or rewrites them with -update-token-seeds).
 func TestTokenFuzzSeeds(t *testing.T) {
 	var tokens []string
-	inBubble(t, func(t *testing.T, e *topics.Engine) {
+	inBubble(t, func(t *testing.T, e *authEngine) {
 		tokens = seedTokens(t, e)
 		for _, tok := range tokens {
 			newSession(t, e, tok)
@@ -83,14 +81,14 @@ func TestTokenFuzzSeeds(t *testing.T) {
 // requireCanonical presents s to e: it must be refused with ErrTokenInvalid or
 // ErrTokenExpired, or accepted, and then be byte for byte what MintToken
 // makes of what it carries (the format has one encoding per token).
-func requireCanonical(t *testing.T, e *topics.Engine, s string) {
+func requireCanonical(t *testing.T, e *authEngine, s string) {
 	sess, err := e.Session(s)
 	if err != nil {
-		require.True(t, errors.Is(err, topics.ErrTokenInvalid) || errors.Is(err, topics.ErrTokenExpired), "unexpected error %v", err)
+		require.True(t, errors.Is(err, access.ErrTokenInvalid) || errors.Is(err, access.ErrTokenExpired), "unexpected error %v", err)
 		require.Nil(t, sess)
 		return
 	}
-	again, err := e.MintToken(sess.Token())
+	again, err := e.Mint(sess.Token())
 	require.NoError(t, err, "re-minting an accepted token")
 	require.Equal(t, s, again, "an accepted token is what MintToken makes")
 }
@@ -101,7 +99,7 @@ func FuzzTokenParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		inBubble(t, func(t *testing.T, e *topics.Engine) { requireCanonical(t, e, s) })
+		inBubble(t, func(t *testing.T, e *authEngine) { requireCanonical(t, e, s) })
 	})
 }
 
@@ -112,7 +110,7 @@ func FuzzTokenBody(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		inBubble(t, func(t *testing.T, e *topics.Engine) { requireCanonical(t, e, signed(key1, b)) })
+		inBubble(t, func(t *testing.T, e *authEngine) { requireCanonical(t, e, signed(key1, b)) })
 	})
 }
 
@@ -128,7 +126,7 @@ func FuzzTokenTamper(f *testing.F) {
 	f.Add(uint8(0), uint16(5), uint8(3), "")    // three deleted
 	f.Add(uint8(1), uint16(78), uint8(1), "")   // the last one deleted
 	f.Fuzz(func(t *testing.T, which uint8, pos uint16, del uint8, insert string) {
-		inBubble(t, func(t *testing.T, e *topics.Engine) {
+		inBubble(t, func(t *testing.T, e *authEngine) {
 			tokens := seedTokens(t, e)
 			tok := tokens[int(which)%len(tokens)]
 			p := min(int(pos), len(tok))
@@ -139,7 +137,7 @@ func FuzzTokenTamper(f *testing.F) {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, topics.ErrTokenInvalid, "token %q changed to %q", tok, changed)
+			require.ErrorIs(t, err, access.ErrTokenInvalid, "token %q changed to %q", tok, changed)
 			require.Nil(t, sess)
 		})
 	})

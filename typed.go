@@ -2,6 +2,7 @@ package topics
 
 import (
 	"context"
+	"reflect"
 	"sync/atomic"
 	"unsafe"
 )
@@ -20,7 +21,7 @@ type Topic[T any] struct {
 
 	// cur caches the topic, so that Publish skips the cache's table. It is
 	// looked up again when the sweeper has dropped it.
-	cur atomic.Pointer[topic[T]]
+	cur atomic.Pointer[instance[T]]
 }
 
 // TopicOf returns a handle on the named topic of c carrying values of type T.
@@ -30,16 +31,19 @@ type Topic[T any] struct {
 // another type, ErrInvalidName for a bad name, ErrClosed if c is closed. The
 // topic that Cache.Publish and Cache.Subscribe use is TopicOf[Value].
 func TopicOf[T any](c *Cache, name string) (*Topic[T], error) {
-	if err := validateTopicName(name); err != nil {
+	if err := ValidateTopicName(name); err != nil {
 		return nil, err
 	}
 	if e := c.end.Load(); e != nil {
 		return nil, e
 	}
 	_, sized := any((*T)(nil)).(*Value)
+	if c.cfg.sequencer != nil && !sized {
+		return nil, c.notValue(name, reflect.TypeFor[T]())
+	}
 	h := &Topic[T]{cache: c, name: name, sized: sized}
 	if v, ok := c.topics.Load(name); ok {
-		t, ok := v.(*topic[T])
+		t, ok := v.(*instance[T])
 		if !ok {
 			return nil, topicTypeError[T](c, name, v)
 		}
@@ -69,7 +73,7 @@ func (h *Topic[T]) Publish(ctx context.Context, v T) error {
 }
 
 // resolve makes every check of a publish of v and returns the topic.
-func (h *Topic[T]) resolve(ctx context.Context, v T) (*topic[T], error) {
+func (h *Topic[T]) resolve(ctx context.Context, v T) (*instance[T], error) {
 	c := h.cache
 	if h.sized {
 		// T is Value, so this conversion only restates v's type.

@@ -1,4 +1,4 @@
-package topics_test
+package access_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/internal/testkit"
 )
 
 // BenchmarkPublishAccess measures what the access-control and rate-limit
@@ -28,11 +29,11 @@ func BenchmarkPublishAccess(b *testing.B) {
 		}
 	}
 	b.Run("cache", func(b *testing.B) {
-		c := newCache(b)
+		c := testkit.NewCache(b)
 		run(b, func() error { return c.PublishString(ctx, "t", "x") })
 	})
 	b.Run("cache-rate-limited", func(b *testing.B) {
-		c := newCache(b, topics.WithPublishRate(topics.MaxPublishRate, 1<<32))
+		c := testkit.NewCache(b, topics.WithPublishRate(topics.MaxPublishRate, 1<<32))
 		run(b, func() error { return c.PublishString(ctx, "t", "x") })
 	})
 	b.Run("session", func(b *testing.B) {
