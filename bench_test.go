@@ -5,7 +5,7 @@ package topics_test
 //
 //	go test -run='^$' -bench=. -benchmem -count=5 .
 //
-// and compare medians (README.md, "Performance", has the table and the
+// and compare medians (BENCHMARKS.md has the tables and the
 // command that makes it). Every benchmark reports ns/op and allocs/op, and a
 // figure of its own with b.ReportMetric:
 //

@@ -94,7 +94,7 @@ func (c *Cache) valueTopic(ctx context.Context, name string, size int) (*instanc
 	}
 	// Looked up by name every time: remembering the last topic published
 	// to was measured, and slows down publishers spread over several topics
-	// (README.md, "Performance"). A Topic handle skips the lookup.
+	// (BENCHMARKS.md). A Topic handle skips the lookup.
 	t, err := acquireTopic[Value](c, name)
 	if err != nil {
 		return nil, err

@@ -11,14 +11,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/internal/model"
 )
 
-// Fuzz targets for everything that takes input from users: names and option
-// values. The model-based fuzzer of the engine itself is in
-// model_fuzz_test.go. `go test` runs the seeds (below and in
-// testdata/fuzz/<name>); `go test -fuzz <name>` explores further.
+// Fuzz targets for everything that takes input from users, names and option
+// values, and the model-based fuzzer of the engine itself (internal/model).
+// `go test` runs the seeds (below and in testdata/fuzz/<name>);
+// `go test -fuzz <name>` explores further.
 
-// The naming rules of the README, restated independently of names.go.
+// The naming rules of the package doc, restated independently of names.go.
 var (
 	cacheNameRule = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
 	topicNameRule = regexp.MustCompile(`^[A-Za-z0-9._/:-]{1,255}$`)
@@ -232,4 +233,13 @@ func fuzzOptionsTakeEffect(t *testing.T, c *topics.Cache, ring, maxSubs, maxTopi
 			require.Equal(t, first.Sequence-want, first.Missed)
 		}
 	}
+}
+
+// FuzzModel runs the input as a script of operations against the engine
+// and a model of it (internal/model), comparing every result.
+func FuzzModel(f *testing.F) {
+	for _, s := range model.Seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(model.Run)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -179,28 +178,6 @@ func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) e
 	err = fn(ctx, it)
 	returned = true
 	return err
-}
-
-// logHandlerEnd logs that a handler ended because its function failed.
-func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
-	l := c.cfg.logger
-	if l == nil {
-		return
-	}
-	attrs := []slog.Attr{
-		slog.String("cache", c.name),
-		slog.String("topic", topic),
-		slog.Uint64("page", page),
-		slog.Uint64("sequence", seq),
-	}
-	msg := "topics: handler failed"
-	if pe, ok := err.(*PanicError); ok {
-		msg = "topics: handler panicked"
-		attrs = append(attrs, slog.String("panic", fmt.Sprint(pe.Value)), slog.String("stack", string(pe.Stack)))
-	} else {
-		attrs = append(attrs, slog.String("error", err.Error()))
-	}
-	l.LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
 }
 
 // Stop stops the handler: its subscription is closed and the context given

@@ -63,6 +63,8 @@ func nextErr[T any](t testing.TB, s *topics.Subscription[T]) error {
 	return testkit.NextErr(t, s)
 }
 
+func cancelled() context.Context { return testkit.Cancelled() }
+
 func goroutines() string                     { return testkit.Goroutines() }
 func waitParked(t testing.TB, n int)         { t.Helper(); testkit.WaitParked(t, n) }
 func watchdog(t *testing.T, d time.Duration) { testkit.Watchdog(t, d) }

@@ -2,6 +2,7 @@ package topics
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 )
 
@@ -72,4 +73,26 @@ func (s *Subscription[T]) logEpisode(level slog.Level, msg string, page, sequenc
 		count,
 		slog.Uint64("missed_total", s.hot.m),
 	)
+}
+
+// logHandlerEnd logs that a handler ended because its function failed.
+func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
+	l := c.cfg.logger
+	if l == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("cache", c.name),
+		slog.String("topic", topic),
+		slog.Uint64("page", page),
+		slog.Uint64("sequence", seq),
+	}
+	msg := "topics: handler failed"
+	if pe, ok := err.(*PanicError); ok {
+		msg = "topics: handler panicked"
+		attrs = append(attrs, slog.String("panic", fmt.Sprint(pe.Value)), slog.String("stack", string(pe.Stack)))
+	} else {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	l.LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
 }

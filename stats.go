@@ -22,7 +22,7 @@ import (
 //     topic (the next item is not there yet), with a delivery that reports a
 //     loss, and at least every statsEvery items. An atomic store is a full fence
 //     on amd64; one per delivered item cost about a third of a delivery (see
-//     README, Performance), so the figures of a reader that is working
+//     BENCHMARKS.md), so the figures of a reader that is working
 //     through a backlog can trail by up to statsEvery-1 items.
 //   - A topic links its open subscriptions in a list, updated on Subscribe and
 //     on a subscription's end under a mutex of the topic (never on the publish

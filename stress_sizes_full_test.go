@@ -5,7 +5,7 @@ package topics_test
 import "time"
 
 // The full sizes of the stress scenarios, for `go test -tags stress`: see
-// "Stress tests and fuzzing" in README.md.
+// "Stress tests and fuzzing" in CONTRIBUTING.md.
 var sizes = stressSizes{
 	noLossPublishers:  8,
 	noLossEach:        50_000,

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/internal/history"
 )
 
 // stressSizes are the sizes of the stress scenarios; stress_sizes_test.go
@@ -35,24 +36,24 @@ const (
 // stressPublish is publish number i (1-based) of a stress publisher. Every
 // failEvery-th is made to fail, alternately too large and with a cancelled
 // context: a refused publish must never be delivered, nor take a sequence.
-func stressPublish(ctx context.Context, p *pubRecorder, c *topics.Cache, topic string, i int) error {
+func stressPublish(ctx context.Context, p *history.PubRecorder, c *topics.Cache, topic string, i int) error {
 	if !refused(i) {
-		if err := p.publish(ctx, c, topic, stressPayload); err != nil {
-			return fmt.Errorf("publisher %d, publish %d: %w", p.id, i, err)
+		if err := p.Publish(ctx, c, topic, stressPayload); err != nil {
+			return fmt.Errorf("publisher %d, publish %d: %w", p.ID(), i, err)
 		}
 		return nil
 	}
 	if i/failEvery%2 == 0 {
-		err := p.publish(ctx, c, topic, stressMaxValue+1)
+		err := p.Publish(ctx, c, topic, stressMaxValue+1)
 		if !errors.Is(err, topics.ErrValueTooLarge) {
-			return fmt.Errorf("publisher %d, oversized publish %d: got %v, want ErrValueTooLarge", p.id, i, err)
+			return fmt.Errorf("publisher %d, oversized publish %d: got %v, want ErrValueTooLarge", p.ID(), i, err)
 		}
 		return nil
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := p.publish(cancelled, c, topic, stressPayload); !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("publisher %d, publish %d with a cancelled context: got %v, want context.Canceled", p.id, i, err)
+	if err := p.Publish(cancelled, c, topic, stressPayload); !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("publisher %d, publish %d with a cancelled context: got %v, want context.Canceled", p.ID(), i, err)
 	}
 	return nil
 }
@@ -101,17 +102,17 @@ func TestStressNoLoss(t *testing.T) {
 	)
 	start := time.Now()
 	c := newCache(t, topics.WithRingSize(ring), topics.WithMaxValueSize(stressMaxValue))
-	rec := newRecorder(ring)
+	rec := history.NewRecorder(ring)
 	ctx, cancel := context.WithTimeout(context.Background(), sizes.deadline)
 	defer cancel()
 
 	var readers group
-	read := func(s *subRecorder) error {
-		defer s.close()
-		return s.readUntil(ctx, uint64(total))
+	read := func(s *history.SubRecorder) error {
+		defer s.Close()
+		return s.ReadUntil(ctx, uint64(total))
 	}
 	for i := range subscribers / 2 {
-		s, err := rec.subscribe(ctx, c, "t", fmt.Sprintf("early-%d", i), true, true)
+		s, err := rec.Subscribe(ctx, c, "t", fmt.Sprintf("early-%d", i), true, true)
 		require.NoError(t, err)
 		readers.go_(func() error { return read(s) })
 	}
@@ -128,7 +129,7 @@ func TestStressNoLoss(t *testing.T) {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			s, err := rec.subscribe(ctx, c, "t", fmt.Sprintf("late-%d", i), true, true)
+			s, err := rec.Subscribe(ctx, c, "t", fmt.Sprintf("late-%d", i), true, true)
 			joined <- struct{}{}
 			if err != nil {
 				return err
@@ -138,7 +139,7 @@ func TestStressNoLoss(t *testing.T) {
 	}
 	var pubs group
 	for p := range publishers {
-		pr := rec.publisher()
+		pr := rec.Publisher()
 		pubs.go_(func() error {
 			for i := 1; i <= each; i++ {
 				if err := stressPublish(ctx, pr, c, "t", i); err != nil {
@@ -156,8 +157,8 @@ func TestStressNoLoss(t *testing.T) {
 	}
 	require.NoError(t, pubs.wait())
 	require.NoError(t, readers.wait())
-	h := rec.history()
-	requireHistory(t, h)
+	h := rec.History()
+	history.Require(t, h)
 	t.Logf("%d publishers × %d publishes (%d refused), %d subscribers, ring %d: %d items delivered without loss in %v",
 		publishers, each, publishers*(each-accepted(each)), subscribers, ring, delivered(h), time.Since(start).Round(time.Millisecond))
 }
@@ -174,7 +175,7 @@ func receiveN(ctx context.Context, ch <-chan struct{}, n int) error {
 	return nil
 }
 
-func delivered(h *history) (n int) {
+func delivered(h *history.History) (n int) {
 	for _, s := range h.Subs {
 		n += len(s.Items)
 	}
@@ -205,7 +206,7 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 	)
 	start := time.Now()
 	c := newCache(t, topics.WithRingSize(ring), topics.WithMaxValueSize(stressMaxValue))
-	rec := newRecorder(ring)
+	rec := history.NewRecorder(ring)
 	ctx, cancel := context.WithTimeout(context.Background(), sizes.deadline)
 	defer cancel()
 
@@ -222,8 +223,8 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 	joined := make(chan struct{}, 1) // and publisher 0 goes on once it has
 
 	var readers group
-	subscribe := func(name string, keepsUp, toEnd bool) *subRecorder {
-		s, err := rec.subscribe(ctx, c, "t", name, keepsUp, toEnd)
+	subscribe := func(name string, keepsUp, toEnd bool) *history.SubRecorder {
+		s, err := rec.Subscribe(ctx, c, "t", name, keepsUp, toEnd)
 		require.NoError(t, err)
 		return s
 	}
@@ -231,16 +232,16 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 	for i := range 2 {
 		s := subscribe(fmt.Sprintf("fast-%d", i), false, true)
 		readers.go_(func() error {
-			defer s.close()
-			return s.readUntil(ctx, uint64(total))
+			defer s.Close()
+			return s.ReadUntil(ctx, uint64(total))
 		})
 	}
 	// A reader that does some work for each item.
 	slow := subscribe("slow", false, true)
 	readers.go_(func() error {
-		defer slow.close()
+		defer slow.Close()
 		for {
-			it, err := slow.next(ctx)
+			it, err := slow.Next(ctx)
 			if err != nil {
 				return err
 			}
@@ -248,7 +249,7 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 				return nil
 			}
 			for range 16 {
-				_ = fnv64a(it.Value.Bytes())
+				_ = history.FNV64a(it.Value.Bytes())
 			}
 			runtime.Gosched()
 		}
@@ -257,27 +258,27 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 	// find the newest ring items and be told it missed all the others.
 	stalled := subscribe("stalled", false, true)
 	readers.go_(func() error {
-		defer stalled.close()
+		defer stalled.Close()
 		select {
 		case <-published:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		return stalled.readUntil(ctx, uint64(total))
+		return stalled.ReadUntil(ctx, uint64(total))
 	})
 	// A reader that leaves early.
 	quitter := subscribe("quitter", false, false)
 	readers.go_(func() error {
-		defer quitter.close()
+		defer quitter.Close()
 		for range 100 {
-			it, err := quitter.next(ctx)
+			it, err := quitter.Next(ctx)
 			if err != nil || it.Sequence == uint64(total) {
 				return err
 			}
 		}
 		// Once closed, it receives nothing more (the checker would see it).
-		quitter.close()
-		if _, err := quitter.next(ctx); !errors.Is(err, topics.ErrClosed) {
+		quitter.Close()
+		if _, err := quitter.Next(ctx); !errors.Is(err, topics.ErrClosed) {
 			return fmt.Errorf("quitter: Next after Close returned %v", err)
 		}
 		return nil
@@ -289,21 +290,21 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		s, err := rec.subscribe(ctx, c, "t", "late", false, true)
+		s, err := rec.Subscribe(ctx, c, "t", "late", false, true)
 		joined <- struct{}{}
 		if err != nil {
 			return err
 		}
-		defer s.close()
-		return s.readUntil(ctx, uint64(total))
+		defer s.Close()
+		return s.ReadUntil(ctx, uint64(total))
 	})
 	// The keeper, which the publishers wait for when paced.
 	if paced {
 		keeper := subscribe("keeper", true, true)
 		readers.go_(func() error {
-			defer keeper.close()
+			defer keeper.Close()
 			for {
-				it, err := keeper.next(ctx)
+				it, err := keeper.Next(ctx)
 				if err != nil {
 					return err
 				}
@@ -323,7 +324,7 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 
 	var pubs group
 	for p := range publishers {
-		pr := rec.publisher()
+		pr := rec.Publisher()
 		pubs.go_(func() error {
 			for i := 1; i <= each; i++ {
 				if paced && !refused(i) {
@@ -350,9 +351,9 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 	close(published)
 	require.NoError(t, readers.wait())
 
-	h := rec.history()
-	requireHistory(t, h)
-	first := stalled.h.Items[0]
+	h := rec.History()
+	history.Require(t, h)
+	first := stalled.H.Items[0]
 	assert.Equal(t, uint64(total-ring+1), first.Seq, "the stalled reader starts at the oldest item held")
 	assert.Equal(t, uint64(total-ring), first.Missed, "and is told it missed everything before it")
 	var stats []string
@@ -372,7 +373,7 @@ func stressLapping(t *testing.T, ring int, paced bool) {
 // the ring's payload bytes plus a fixed allowance.
 func TestStressMemory(t *testing.T) {
 	cases := []struct{ ring, valueSize, items int }{
-		{1024, 1 << 10, sizes.memoryItems}, // the scenario of the README
+		{1024, 1 << 10, sizes.memoryItems}, // the scenario of BENCHMARKS.md
 		// Small rings of large values: the ring's chunks of entries must not
 		// keep alive more payloads than the ring holds.
 		{8, 16 << 10, sizes.memoryItems / 10},
@@ -412,7 +413,7 @@ func stressMemory(t *testing.T, ring, valueSize, items int) {
 	runWithin(t, sizes.deadline, func() error {
 		buf := make([]byte, valueSize)
 		for i := 1; i <= items; i++ {
-			encodePayload(buf, 1, uint64(i))
+			history.EncodePayload(buf, 1, uint64(i))
 			if err := c.Publish(context.Background(), "t", buf); err != nil {
 				return err
 			}
@@ -443,9 +444,9 @@ func stressMemory(t *testing.T, ring, valueSize, items int) {
 		require.Equal(t, uint64(items-ring), it.Missed, "subscriber %d", i)
 		if i < 2 {
 			for {
-				p, n, ok := decodePayload(it.Value.Bytes())
+				p, n, ok := history.DecodePayload(it.Value.Bytes())
 				require.True(t, ok, "torn item %d", it.Sequence)
-				require.Equal(t, pubKey{1, it.Sequence}, pubKey{p, n})
+				require.Equal(t, [2]uint64{1, it.Sequence}, [2]uint64{uint64(p), n})
 				if it.Sequence == uint64(items) {
 					break
 				}

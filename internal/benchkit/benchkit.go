@@ -19,7 +19,7 @@
 // [Channels] and their typed and lossless variants.
 //
 // Nothing here asserts a timing: the figures are reported with
-// b.ReportMetric and compared by people (see README.md, "Performance").
+// b.ReportMetric and compared by people (see BENCHMARKS.md).
 package benchkit
 
 import (

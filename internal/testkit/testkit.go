@@ -198,3 +198,10 @@ func NextErr[T any](t testing.TB, s *topics.Subscription[T]) error {
 	require.Equal(t, topics.Item[T]{}, it, "an error comes with a zero Item")
 	return err
 }
+
+// Cancelled returns a context that is already done.
+func Cancelled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}

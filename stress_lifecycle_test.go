@@ -288,13 +288,6 @@ func allowed(err error, sentinels ...error) bool {
 	return false
 }
 
-// cancelled returns a context that is already done.
-func cancelled() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}
-
 func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 	handles := map[string]*topics.Cache{} // the caches this worker knows, by name
 	var own []*lcSub

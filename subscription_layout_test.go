@@ -26,7 +26,7 @@ func TestSubscriptionLayout(t *testing.T) {
 }
 
 // A subscription's statistics find its hot counts by a fixed offset
-// (subStats.hot, PROTOTYPE) computed once from Subscription[struct{}]; it
+// (subStats.hot) computed once from Subscription[struct{}]; it
 // must be right for every type parameter.
 //
 // Breaks if a field whose size depends on T lies between hot and stats in

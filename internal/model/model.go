@@ -1,4 +1,16 @@
-package topics_test
+// Package model runs scripts of operations against the engine and against a
+// model of it made of slices and maps, and compares every result: each
+// error (by sentinel), each item (topic, sequence, page, Missed, value,
+// kind), each cache handle and listing. The fuzz target FuzzModel of package
+// topics feeds it.
+//
+// Where the documentation does not order two reasons for an error (a closed
+// cache and a cancelled context, say), the model accepts any of them, and an
+// operation that fails changes nothing. A script is
+//
+//	byte 0: the engine's ring size option
+//	then 4 bytes per operation: the operation, and three arguments
+package model
 
 import (
 	"context"
@@ -10,29 +22,8 @@ import (
 	"testing"
 
 	"github.com/ringbus/topics"
+	"github.com/ringbus/topics/internal/testkit"
 )
-
-// FuzzModel decodes its input into a script of operations, runs it on one
-// goroutine against the engine and against a model made of slices and maps,
-// and compares every result: each error (by sentinel), each item (topic,
-// sequence, page, Missed, value, kind), each cache handle and listing.
-//
-// Where the documentation does not order two reasons for an error (a closed
-// cache and a cancelled context, say), the model accepts any of them, and an
-// operation that fails changes nothing. The script:
-//
-//	byte 0: the engine's ring size option
-//	then 4 bytes per operation: the operation, and three arguments
-func FuzzModel(f *testing.F) {
-	for _, s := range modelSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, script []byte) {
-		m := newModel(t, script)
-		defer m.close()
-		m.run()
-	})
-}
 
 // Operations of a script.
 const (
@@ -109,6 +100,14 @@ type model struct {
 	caches  map[string]*mCache
 	handles []*mCache // every cache ever created, open or not
 	subs    []*mSub
+}
+
+// Run runs the script against the engine and the model, and fails t at the
+// first difference.
+func Run(t *testing.T, script []byte) {
+	m := newModel(t, script)
+	defer m.close()
+	m.run()
 }
 
 func newModel(t *testing.T, script []byte) *model {
@@ -225,7 +224,7 @@ func (m *model) sub(x byte) *mSub {
 // ctx returns a context, already cancelled one time in eight.
 func ctxFor(z byte) (context.Context, []error) {
 	if z%8 == 7 {
-		return cancelled(), reasonCancelled
+		return testkit.Cancelled(), reasonCancelled
 	}
 	return context.Background(), nil
 }
@@ -442,7 +441,7 @@ func (m *model) step(op int, x, y, z byte) {
 		if ms == nil {
 			return
 		}
-		_, err := ms.read(cancelled())
+		_, err := ms.read(testkit.Cancelled())
 		if ms.end != nil {
 			m.want("Next(cancelled)", err, ms.end, reasonCancelled)
 		} else {
@@ -473,7 +472,7 @@ func (m *model) step(op int, x, y, z byte) {
 			m.want("Next (nothing ready)", err, reasonCancelled)
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitLimit)
 		defer cancel()
 		it, err := ms.read(ctx)
 		m.want("Next (ready)", err)
@@ -610,7 +609,8 @@ func script(ring byte, ops ...[4]byte) []byte {
 	return b
 }
 
-func modelSeeds() [][]byte {
+// Seeds returns scripts that cover every operation, for a fuzz corpus.
+func Seeds() [][]byte {
 	o := func(op int, x, y, z byte) [4]byte { return [4]byte{byte(op), x, y, z} }
 	return [][]byte{
 		// Fan-out and loss on a ring of 2 (cache ring option y=2).
