@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -39,6 +40,8 @@ type feed struct {
 	wake   chan struct{} // the connection is back: catch up
 
 	page, last uint64 // the page and item put last
+
+	prog progress // page and last, for publishers to wait on
 }
 
 // open starts feeding f (Sequencer.Open).
@@ -55,7 +58,6 @@ func (b *Bridge) open(f *topics.Feed) {
 		t = newTopic(b.cfg.prefix, k.cache, k.name)
 		b.topics[k] = t
 	}
-	t.feeds++
 	t.lastUse.Store(time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
 	fd := &feed{
@@ -68,6 +70,7 @@ func (b *Bridge) open(f *topics.Feed) {
 		wake:   make(chan struct{}, 1),
 	}
 	b.feeds[f] = fd
+	t.local = append(t.local, fd)
 	b.wg.Add(1)
 	b.mu.Unlock()
 	go fd.run()
@@ -90,7 +93,7 @@ func (b *Bridge) forget(fd *feed) {
 		return
 	}
 	delete(b.feeds, fd.f)
-	fd.t.feeds--
+	fd.t.local = slices.DeleteFunc(fd.t.local, func(x *feed) bool { return x == fd })
 	fd.t.lastUse.Store(time.Now().UnixNano())
 }
 
@@ -107,6 +110,7 @@ func (fd *feed) run() {
 	defer b.wg.Done()
 	defer func() {
 		fd.cancel()
+		fd.prog.end()
 		b.mu.Lock()
 		b.forget(fd)
 		b.mu.Unlock()
@@ -164,7 +168,11 @@ func (fd *feed) start() error {
 		}
 		seen = t.page() // gone again: repair it
 	}
-	return fd.f.Ready(fd.page, fd.last)
+	if err := fd.f.Ready(fd.page, fd.last); err != nil {
+		return err
+	}
+	fd.prog.advance(fd.page, fd.last)
+	return nil
 }
 
 // handle takes one message from the subscription. It returns false when the
@@ -221,7 +229,9 @@ func (fd *feed) catchUp(page, upTo uint64) bool {
 // context once the feed has ended.
 func (fd *feed) sync(ctx context.Context, page, upTo uint64) error {
 	b, t := fd.b, fd.t
-	m, err := b.getMsg(ctx, t, 1)
+	step, cancel := context.WithTimeout(ctx, stepTimeout)
+	m, err := b.getMsg(step, t, 1)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -251,7 +261,9 @@ func (fd *feed) sync(ctx context.Context, page, upTo uint64) error {
 		if upTo != 0 {
 			n = int(min(upTo-from+1, uint64(n)))
 		}
-		msgs, more, err := b.getItems(ctx, t, from, n, upTo)
+		step, cancel := context.WithTimeout(ctx, stepTimeout)
+		msgs, more, err := b.getItems(step, t, from, n, upTo)
+		cancel()
 		for _, m := range msgs {
 			if t.markPage(m.Header.Get(hdrExpectSubject)) != current {
 				return nil // the stream was replaced meanwhile
@@ -285,6 +297,7 @@ func (fd *feed) put(m *nats.Msg, page, item uint64) bool {
 			fd.t.adopt(page)
 		}
 		fd.page, fd.last = page, item
+		fd.prog.advance(page, item)
 		return true
 	case errors.Is(err, topics.ErrClosed), fd.ctx.Err() != nil:
 		return false

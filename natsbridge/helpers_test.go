@@ -2,10 +2,13 @@ package natsbridge_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringbus/topics"
@@ -73,4 +76,35 @@ func publish(t testing.TB, c *topics.Cache, topic, value string) {
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	require.NoError(t, c.PublishString(ctx, topic, value))
+}
+
+// leaderOf returns the server that holds the stream of a topic.
+func leaderOf(t testing.TB, c *natstest.Cluster, p *process, cache, topic string) *natstest.Node {
+	t.Helper()
+	js, err := jetstream.New(p.nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	s, err := js.Stream(ctx, natsbridge.StreamOf(p.bridge, cache, topic))
+	require.NoError(t, err)
+	name := s.CachedInfo().Cluster.Leader
+	for _, nd := range c.Nodes() {
+		if nd.Name() == name {
+			return nd
+		}
+	}
+	t.Fatalf("the stream of %s/%s is on %q, not a server of the cluster", cache, topic, name)
+	return nil
+}
+
+// testLogger logs to the test's log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }

@@ -49,7 +49,7 @@ func (b *Bridge) sweep(ctx context.Context) {
 	now := time.Now()
 	b.mu.Lock()
 	for k, t := range b.topics {
-		if t.feeds == 0 && now.Sub(time.Unix(0, t.lastUse.Load())) > b.cfg.idle {
+		if len(t.local) == 0 && now.Sub(time.Unix(0, t.lastUse.Load())) > b.cfg.idle {
 			delete(b.topics, k)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,9 +52,10 @@ func (b *Bridge) publish(ctx context.Context, cache, name, publisher string, v t
 			}
 			page = p
 		}
-		_, err := b.publishMsg(ctx, t.item(page, publisher, v))
+		seq, err := b.publishMsg(ctx, t.item(page, publisher, v))
 		switch {
 		case err == nil:
+			b.awaitLocal(ctx, t, page, seq-1)
 			return nil
 		case errors.Is(err, errNoStream), hasCode(err, codeWrongLastSeq):
 			continue // repair, and try again
@@ -62,6 +64,19 @@ func (b *Bridge) publish(ctx context.Context, cache, name, publisher string, v t
 		default:
 			return fmt.Errorf("natsbridge: publishing to topic %s of cache %q: %w", t.name, t.cache, err)
 		}
+	}
+}
+
+// awaitLocal waits until the feeds of t in this process have put item of
+// page, so that a subscription opened after Publish returns starts after it
+// (as in one process), and a Lossless one holds up publishers. The item is
+// published already: when ctx ends first, Publish still succeeds.
+func (b *Bridge) awaitLocal(ctx context.Context, t *topic, page, item uint64) {
+	b.mu.RLock()
+	local := slices.Clone(t.local)
+	b.mu.RUnlock()
+	for _, fd := range local {
+		fd.prog.await(ctx, page, item)
 	}
 }
 

@@ -137,6 +137,11 @@ func (b *Bridge) repairStream(ctx context.Context, t *topic) error {
 		}
 		return err
 	case errors.As(err, &api) && api.ErrorCode == codeStreamOffline:
+		// Another bridge may have replaced the stream while this one
+		// waited for the answer: if a stream answers now, it is the new one.
+		if _, err := b.getMsg(ctx, t, 1); !errors.Is(err, errNoStream) {
+			return errNoStream
+		}
 		b.log(slog.LevelWarn, "natsbridge: the servers of a topic's stream are gone: replacing the stream, with a new page", t)
 		if err := b.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return err

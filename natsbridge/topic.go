@@ -56,9 +56,9 @@ type topic struct {
 	// lastUse is when this process last published to the topic or opened
 	// it, in Unix nanoseconds; for the janitor.
 	lastUse atomic.Int64
-	// feeds counts the feeds of the topic open in this process. Under
-	// Bridge.mu.
-	feeds int
+	// local holds the feeds of the topic open in this process (one per
+	// cache of that name). Under Bridge.mu.
+	local []*feed
 }
 
 // pageHeaders are the headers of the items of one page.
