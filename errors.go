@@ -28,6 +28,11 @@ var (
 	ErrTopicType = errors.New("topics: topic carries another type")
 	// ErrInvalidOption: an option was given a value it does not accept.
 	ErrInvalidOption = errors.New("topics: invalid option")
+	// ErrHeldBack: a publish gave up waiting for a Lossless subscription
+	// that had not read the item it would overwrite. The error also wraps
+	// the publish context's error, and says how many lossless
+	// subscriptions held it back.
+	ErrHeldBack = errors.New("topics: publish held back by a lossless subscription")
 	// ErrPermissionDenied: the token behind a Session does not grant what
 	// was asked (publishing or subscribing to that topic of that cache).
 	ErrPermissionDenied = errors.New("topics: permission denied")

@@ -17,8 +17,13 @@ import (
 //   - Info "topics: subscriber caught up" when a subscription in a loss
 //     episode reads the newest item of its topic: the end of the episode,
 //     with how many items it lost in it.
-//   - Error "topics: handler panicked" and "topics: handler failed" when a
-//     Handler stops because its function panicked or returned an error.
+//   - Warn "topics: publisher held back by lossless subscribers" when a
+//     publish gives up waiting for Lossless subscriptions (ErrHeldBack), once
+//     until a publish to the topic succeeds again.
+//   - Error "topics: handler failed on an item, and goes on" when a
+//     Handler's function returns an error, and "topics: handler panicked"
+//     and "topics: handler failed" when a Handler ends because its function
+//     panicked, or returned an error under StopOnError.
 //
 // Records carry the attributes cache, topic and page, and, as relevant,
 // sequence (of the item read), missed (lost just before it), missed_episode,
@@ -75,8 +80,9 @@ func (s *Subscription[T]) logEpisode(level slog.Level, msg string, page, sequenc
 	)
 }
 
-// logHandlerEnd logs that a handler ended because its function failed.
-func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
+// logHandlerFailure logs that a handler's function failed on an item, and
+// whether the handler ended for it.
+func (c *Cache) logHandlerFailure(err error, ended bool, topic string, page, seq uint64) {
 	l := c.cfg.logger
 	if l == nil {
 		return
@@ -87,7 +93,10 @@ func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
 		slog.Uint64("page", page),
 		slog.Uint64("sequence", seq),
 	}
-	msg := "topics: handler failed"
+	msg := "topics: handler failed on an item, and goes on"
+	if ended {
+		msg = "topics: handler failed"
+	}
 	if pe, ok := err.(*PanicError); ok {
 		msg = "topics: handler panicked"
 		attrs = append(attrs, slog.String("panic", fmt.Sprint(pe.Value)), slog.String("stack", string(pe.Stack)))
@@ -95,4 +104,18 @@ func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	l.LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
+}
+
+// logHeldBack logs the start of an episode of publishes that gave up
+// waiting for n lossless readers of a topic.
+func (c *Cache) logHeldBack(topic string, page uint64, n int, err error) {
+	if l := c.cfg.logger; l != nil {
+		l.LogAttrs(context.Background(), slog.LevelWarn, "topics: publisher held back by lossless subscribers",
+			slog.String("cache", c.name),
+			slog.String("topic", topic),
+			slog.Uint64("page", page),
+			slog.Int("lossless_behind", n),
+			slog.String("error", err.Error()),
+		)
+	}
 }
