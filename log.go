@@ -6,33 +6,13 @@ import (
 	"log/slog"
 )
 
-// Logging.
+// Logging: the records are listed in the package doc ("Logging").
 //
-// A cache logs only what an operator would want to hear about and could not
-// easily see otherwise, and is silent unless given a logger:
-//
-//   - Warn "topics: subscriber is missing items" when a subscription that was
-//     keeping up (or is new) reads an item whose Missed is not 0: the start
-//     of a loss episode. Later losses in the same episode are not logged.
-//   - Info "topics: subscriber caught up" when a subscription in a loss
-//     episode reads the newest item of its topic: the end of the episode,
-//     with how many items it lost in it.
-//   - Warn "topics: publisher held back by lossless subscribers" when a
-//     publish gives up waiting for Lossless subscriptions (ErrHeldBack), once
-//     until a publish to the topic succeeds again.
-//   - Error "topics: handler failed on an item, and goes on" when a
-//     Handler's function returns an error, and "topics: handler panicked"
-//     and "topics: handler failed" when a Handler ends because its function
-//     panicked, or returned an error under StopOnError.
-//
-// Records carry the attributes cache, topic and page, and, as relevant,
-// sequence (of the item read), missed (lost just before it), missed_episode,
-// missed_total (over the subscription's life), error, panic and stack.
-//
-// Whether a subscription is in an episode is tracked by its reading goroutine
-// alone, on the item that reports the loss and on the following ones until
-// it catches up; a subscription that keeps up pays one predictable branch per
-// item, and nothing allocates unless a record is logged.
+// Whether a subscription is in a loss episode is tracked by its reading
+// goroutine alone, on the item that reports the loss and on the following
+// ones until it catches up; a subscription that keeps up pays one
+// predictable branch per item, and nothing allocates unless a record is
+// logged.
 
 // WithLogger makes caches log to l (see the package doc, "Logging"). Given to
 // New, it is the logger of every cache of the engine. A nil l, the default,

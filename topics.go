@@ -126,12 +126,40 @@
 // # Logging
 //
 // A cache is silent unless given a [log/slog.Logger] with [WithLogger] (to
-// New, for every cache of an engine). It then logs, with the attributes
-// cache, topic and page: a subscriber that starts missing items, once per
-// episode (at Warn, when it first sees Item.Missed > 0 after keeping up; the
-// episode ends, with an Info record, when it has read the newest item), and
-// a handler that panicked or failed (at Error). Nothing else is logged, and
-// nothing allocates on the delivery path unless a record is logged.
+// New, for every cache of an engine). It then logs only what an operator
+// would want to hear about and could not easily see otherwise:
+//
+//   - Warn "topics: subscriber is missing items" when a subscription that was
+//     keeping up (or is new) reads an item whose Missed is not 0: the start
+//     of a loss episode. Later losses in the same episode are not logged.
+//   - Info "topics: subscriber caught up" when a subscription in a loss
+//     episode reads the newest item of its topic: the end of the episode.
+//   - Warn "topics: publisher held back by lossless subscribers" when a
+//     publish gives up waiting for Lossless subscriptions ([ErrHeldBack]),
+//     once until a publish to the topic succeeds again.
+//   - Error "topics: handler failed on an item, and goes on" when a
+//     handler's function returns an error, and "topics: handler panicked"
+//     and "topics: handler failed" when a handler ends because its function
+//     panicked, or returned an error under [StopOnError].
+//
+// Records carry the attributes cache, topic and page, and, as relevant,
+// sequence (of the item read), missed (lost just before it), missed_episode
+// (lost in the episode), missed_total (over the subscription's life),
+// lossless_behind, error, panic and stack. Nothing allocates on the
+// delivery path unless a record is logged.
+//
+// # How it works
+//
+// Each topic is a ring of RingSize slots. A publish claims the next
+// sequence number with one compare-and-swap, writes its entry (the payload
+// and the publisher) into a chunk of entries that the ring reuses, and
+// stores the sequence number in its slot. A subscription is a cursor: it
+// reads the slot of the sequence it wants, and the number there says
+// whether the item is there, not yet published, or overwritten (the reader
+// was lapped, and the difference is exactly what it missed). A reader with
+// nothing to read parks on the ring, and a publisher wakes parked readers
+// only when there are some. A Lossless subscription adds a gate: a cursor
+// publishers do not pass. Package internal/ring argues the memory ordering.
 //
 // # Testing
 //
