@@ -31,11 +31,22 @@ type process struct {
 // all closed when the test ends.
 func newProcess(t testing.TB, c *natstest.Cluster, i int, opts ...natsbridge.Option) *process {
 	t.Helper()
-	nc := c.Connect(i, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	return bridgeProcess(t, c.Connect(i, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond)), opts...)
+}
+
+// newIsolatedProcess is newProcess connected to server i only: when that
+// server is down, NATS is unreachable for it.
+func newIsolatedProcess(t testing.TB, c *natstest.Cluster, i int, opts ...natsbridge.Option) *process {
+	t.Helper()
+	return bridgeProcess(t, c.ConnectOnly(i, nats.ReconnectWait(20*time.Millisecond)), opts...)
+}
+
+func bridgeProcess(t testing.TB, nc *nats.Conn, opts ...natsbridge.Option) *process {
+	t.Helper()
 	b, err := natsbridge.New(nc, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, b.Close()) })
-	e := b.NewEngine()
+	e := b.NewEngine(topics.WithTopicIdleTimeout(time.Second))
 	t.Cleanup(func() { e.Close() })
 	return &process{nc: nc, bridge: b, engine: e}
 }

@@ -248,6 +248,21 @@ func (c *Cluster) Connect(i int, opts ...nats.Option) *nats.Conn {
 	return nc
 }
 
+// ConnectOnly connects to server i and no other, even when that one is
+// down: what a process sees when NATS is unreachable. The connection keeps
+// trying to reconnect, and is closed when the test ends.
+func (c *Cluster) ConnectOnly(i int, opts ...nats.Option) *nats.Conn {
+	c.tb.Helper()
+	nd := c.nodes[i]
+	opts = append([]nats.Option{nats.IgnoreDiscoveredServers(), nats.MaxReconnects(-1), nats.Name("natstest only " + nd.name)}, opts...)
+	nc, err := nats.Connect(nd.ClientURL(), opts...)
+	if err != nil {
+		c.tb.Fatalf("natstest: connecting to %s: %v", nd.name, err)
+	}
+	c.tb.Cleanup(nc.Close)
+	return nc
+}
+
 // Name returns the server's name (n1, n2, …), which JetStream reports as the
 // leader or peer of a stream.
 func (nd *Node) Name() string { return nd.name }
