@@ -86,9 +86,17 @@ func TestResumeOnAnotherProcess(t *testing.T) {
 	publish(t, ca, "room", "8")
 	assert.Equal(t, "8", next(t, fresh).Value.String())
 
-	// The window holds 8 items: 1 and 2 are gone once 10 are published.
+	// The window holds 8 items: 1 and 2 are gone once 10 are published
+	// (and have reached the other processes: their subscriptions read
+	// them).
 	publish(t, ca, "room", "9")
 	publish(t, ca, "room", "10")
+	for _, s := range []*topics.Subscription[topics.Value]{fresh, sb} {
+		var it topics.Item[topics.Value]
+		for it.Value.String() != "10" {
+			it = next(t, s)
+		}
+	}
 	old := subscribe(t, other.cache(t, "chat"), "room", topics.ResumeAt(seen.Page, 1))
 	it := next(t, old)
 	assert.Equal(t, uint64(3), it.Sequence)

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ringbus/topics"
 )
@@ -125,6 +126,13 @@ func (fd *feed) run() {
 		fd.f.Fail(err)
 		return
 	}
+	// After a reconnection the feed catches up, and tries again, with a
+	// backoff, until it has reached the stream (or learnt that there is
+	// none): items published while it was away arrive on no subscription.
+	retry := time.NewTimer(0)
+	retry.Stop()
+	defer retry.Stop()
+	backoff := minBackoff
 	for {
 		select {
 		case <-fd.ctx.Done():
@@ -134,10 +142,49 @@ func (fd *feed) run() {
 				return
 			}
 		case <-fd.wake:
-			if !fd.catchUp(0, 0) {
+			backoff = minBackoff
+			retry.Reset(0)
+		case <-retry.C:
+			done, ok := fd.catchUpOnce()
+			if !ok {
 				return
 			}
+			if !done {
+				retry.Reset(backoff)
+				backoff = min(2*backoff, maxRetryBackoff)
+			}
 		}
+	}
+}
+
+// maxRetryBackoff is the longest wait between two attempts of a feed to
+// catch up after a reconnection.
+const maxRetryBackoff = 2 * time.Second
+
+// catchUpOnce tries to fetch what the feed may have missed while the
+// connection was down. It returns done once it has reached the stream, or
+// found that there is no stream to catch up with, and ok false when the
+// feed has ended.
+func (fd *feed) catchUpOnce() (done, ok bool) {
+	ctx, cancel := context.WithTimeout(fd.ctx, fd.b.cfg.timeout)
+	defer cancel()
+	err := fd.sync(ctx, 0, 0)
+	switch {
+	case fd.ctx.Err() != nil:
+		return false, false
+	case err == nil, errors.Is(err, errNoMessage):
+		return true, true
+	case errors.Is(err, errNoStream):
+		// None answers: gone (a publish will make it again, on a page that
+		// arrives here), or not reachable yet.
+		step, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		_, err = fd.b.js.Stream(step, fd.t.stream)
+		var api *jetstream.APIError
+		gone := errors.Is(err, jetstream.ErrStreamNotFound) || errors.As(err, &api) && api.ErrorCode == codeStreamOffline
+		return gone, true
+	default:
+		return false, true
 	}
 }
 
@@ -152,6 +199,7 @@ func (fd *feed) start() error {
 		return unavailable(t, "subscribing to", err)
 	}
 	var seen uint64
+	backoff := minBackoff
 	for {
 		if _, err := b.ensure(ctx, t, seen); err != nil {
 			return err
@@ -160,13 +208,22 @@ func (fd *feed) start() error {
 		if err == nil {
 			break
 		}
-		if fd.ctx.Err() != nil {
+		switch {
+		case fd.ctx.Err() != nil:
 			return errClosed()
-		}
-		if !errors.Is(err, errNoStream) && !errors.Is(err, errNoMessage) {
+		case ctx.Err() != nil:
 			return unavailable(t, "opening", err)
+		case errors.Is(err, errNoStream), errors.Is(err, errNoMessage):
+			seen = t.page() // gone again: repair it
+		default:
+			// A request lost (the stream was being deleted, or its
+			// server elected): try again.
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
 		}
-		seen = t.page() // gone again: repair it
 	}
 	if err := fd.f.Ready(fd.page, fd.last); err != nil {
 		return err

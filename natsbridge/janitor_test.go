@@ -21,17 +21,23 @@ import (
 func TestIdleStreamsDeleted(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	c := natstest.NewCluster(t, 3)
-	a := newProcess(t, c, 0, natsbridge.WithIdleTimeout(idle))
-	b := newProcess(t, c, 1, natsbridge.WithIdleTimeout(idle))
+	a := newProcess(t, c, 0, natsbridge.WithIdleTimeout(idle), natsbridge.WithLogger(testLogger(t)))
+	b := newProcess(t, c, 1, natsbridge.WithIdleTimeout(idle), natsbridge.WithLogger(testLogger(t)))
 	js, err := jetstream.New(a.nc)
 	require.NoError(t, err)
-	exists := func(topic string) bool {
-		_, err := js.Stream(t.Context(), natsbridge.StreamOf(a.bridge, "j", topic))
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return false
+	// exists reports whether the topic's stream exists, and whether
+	// JetStream answered.
+	exists := func(topic string) (exists, answered bool) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_, err := js.Stream(ctx, natsbridge.StreamOf(a.bridge, "j", topic))
+		return err == nil, err == nil || errors.Is(err, jetstream.ErrStreamNotFound)
+	}
+	gone := func(topic string) func() bool {
+		return func() bool {
+			e, answered := exists(topic)
+			return answered && !e
 		}
-		require.NoError(t, err)
-		return true
 	}
 
 	ca, cb := a.cache(t, "j"), b.cache(t, "j")
@@ -39,17 +45,19 @@ func TestIdleStreamsDeleted(t *testing.T) {
 	s := subscribe(t, cb, "quiet")
 	publish(t, ca, "quiet", "v")
 	first := next(t, s)
-	require.True(t, exists("idle"))
+	e, _ := exists("idle")
+	require.True(t, e)
 
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	require.NoError(t, poll(ctx, func() bool { return !exists("idle") }))
-	assert.True(t, exists("quiet"), "a subscriber keeps its stream")
+	require.NoError(t, poll(ctx, gone("idle")))
+	e, _ = exists("quiet")
+	assert.True(t, e, "a subscriber keeps its stream")
 
 	// Once the subscription is gone and its process has dropped the topic
 	// (after the engine's own idle timeout), the stream goes too.
 	require.NoError(t, s.Close())
-	require.NoError(t, poll(ctx, func() bool { return !exists("quiet") }))
+	require.NoError(t, poll(ctx, gone("quiet")))
 
 	// Used again: a new page.
 	s = subscribe(t, cb, "quiet")

@@ -115,6 +115,9 @@ func (b *Bridge) getItems(ctx context.Context, t *topic, seq uint64, n int, upTo
 	}
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
+		if errors.Is(err, nats.ErrNoResponders) {
+			return msgs, false, errNoStream
+		}
 		if err != nil {
 			return msgs, false, err
 		}
