@@ -45,6 +45,11 @@ type feed struct {
 	prog progress // page and last, for publishers to wait on
 }
 
+// feedBuffer is how many messages a feed's subscription holds while the
+// feed is busy (fetching what it missed). Beyond it NATS drops them, and
+// the feed fetches them from the stream when the next one arrives.
+const feedBuffer = 256
+
 // open starts feeding f (Sequencer.Open).
 func (b *Bridge) open(f *topics.Feed) {
 	b.mu.Lock()
@@ -67,7 +72,7 @@ func (b *Bridge) open(f *topics.Feed) {
 		f:      f,
 		ctx:    ctx,
 		cancel: cancel,
-		msgs:   make(chan *nats.Msg, min(max(b.cfg.window, 256), 8192)),
+		msgs:   make(chan *nats.Msg, feedBuffer),
 		wake:   make(chan struct{}, 1),
 	}
 	b.feeds[f] = fd

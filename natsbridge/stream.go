@@ -42,7 +42,7 @@ func (b *Bridge) ensure(ctx context.Context, t *topic, seen uint64) (uint64, err
 		if b.closed.Load() {
 			return 0, errClosed()
 		}
-		if attempt > 0 {
+		if attempt > 0 && !errors.Is(last, errChanged) {
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -133,7 +133,7 @@ func (b *Bridge) repairStream(ctx context.Context, t *topic) error {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		_, err := b.js.CreateStream(ctx, b.streamConfig(t))
 		if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return errNoStream // created, by us or another: the next step reads it
+			return errChanged // created, by us or another: the next step reads it
 		}
 		return err
 	case errors.As(err, &api) && api.ErrorCode == codeStreamOffline:
@@ -146,7 +146,7 @@ func (b *Bridge) repairStream(ctx context.Context, t *topic) error {
 		if err := b.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return err
 		}
-		return errNoStream
+		return errChanged
 	case err != nil:
 		return err
 	}
@@ -158,6 +158,10 @@ func (b *Bridge) repairStream(ctx context.Context, t *topic) error {
 	}
 	return errNoStream // it is starting: try again
 }
+
+// errChanged: a step changed the stream (made it, or deleted it): the next
+// one goes at once.
+var errChanged = errors.New("the stream changed")
 
 // log logs a record about t, if the bridge has a logger.
 func (b *Bridge) log(level slog.Level, msg string, t *topic, attrs ...slog.Attr) {
