@@ -2,6 +2,7 @@ package momentoserver
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -63,11 +64,17 @@ func (s *Server) subscribe(req *wire.SubscriptionRequest, stream grpc.ServerStre
 	if err != nil {
 		return streamError(stream, err)
 	}
-	// The subscription ends with the stream, and when the server shuts down.
+	// The subscription ends with the stream, when the server shuts down,
+	// and a little before the call's deadline, if it has one.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(s.down, func() { cancel(context.Cause(s.down)) })
 	defer stop()
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancelEarly context.CancelFunc
+		ctx, cancelEarly = context.WithDeadlineCause(ctx, deadline.Add(-deadlineMargin(time.Until(deadline))), errDeadline)
+		defer cancelEarly()
+	}
 
 	var (
 		opts []topics.SubscribeOption
@@ -112,6 +119,23 @@ func (s *Server) subscribe(req *wire.SubscriptionRequest, stream grpc.ServerStre
 		}
 		clear(items[:n]) // hold no payload longer than needed
 	}
+}
+
+// errDeadline ends a stream whose call has a deadline just before it.
+//
+// At the deadline, gRPC-Go resets the stream (RST_STREAM with CANCEL), which
+// gRPC for JavaScript reports as CANCELLED, and the Node.js SDK does not
+// resubscribe after CANCELLED. That SDK puts a deadline of a few seconds on
+// the first Subscribe call of every subscription; when the server's reset
+// arrives before the client's own timer fires, as it does on a busy client,
+// the subscription would end for good. Ending the stream first, with
+// DEADLINE_EXCEEDED, makes the SDK resubscribe, resuming where it was.
+var errDeadline = fmt.Errorf("momentoserver: the call's deadline is near: %w", context.DeadlineExceeded)
+
+// deadlineMargin is how long before its deadline a stream ends: a tenth of
+// the time left, at most half a second.
+func deadlineMargin(left time.Duration) time.Duration {
+	return min(left/10, 500*time.Millisecond)
 }
 
 // resumeAt returns the option that resumes a subscription where req asks,
