@@ -2,7 +2,6 @@ package momentoserver_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"testing"
 	"time"
@@ -191,5 +190,3 @@ func requireCode(t testing.TB, want codes.Code, err error) {
 }
 
 func text(s string) topics.Value { return topics.TextValue(s) }
-
-var errStop = errors.New("stop")
