@@ -375,3 +375,12 @@ func TestManySubscribers(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The cache data plane and the other control calls are not served.
+func TestOtherCallsUnimplemented(t *testing.T) {
+	h := startServer(t, harnessConfig{local: true})
+	for _, method := range []string{"/control_client.ScsControl/FlushCache", "/cache_client.Scs/Get"} {
+		err := h.cc.Invoke(context.Background(), method, &wire.CacheRequest{CacheName: "c"}, &wire.Empty{}, grpc.ForceCodecV2(wire.Codec{}))
+		requireCode(t, codes.Unimplemented, err)
+	}
+}
