@@ -117,6 +117,14 @@ func subscribe(t testing.TB, c *wire.Client, req *wire.SubscriptionRequest) *rec
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
+	return subscribeCtx(t, ctx, c, req)
+}
+
+// subscribeCtx is subscribe for a stream that ends with ctx. Once it
+// returns, the server's subscription exists: the stream's first heartbeat
+// comes after it.
+func subscribeCtx(t testing.TB, ctx context.Context, c *wire.Client, req *wire.SubscriptionRequest) *receiver {
+	t.Helper()
 	st, err := c.Subscribe(ctx, req)
 	require.NoError(t, err)
 	r := &receiver{t: t, st: st}

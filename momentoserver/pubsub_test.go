@@ -229,10 +229,9 @@ func TestReconnectResumes(t *testing.T) {
 	h.cache("c")
 	c := h.client("")
 	ctx := context.Background()
-	streamCtx, cancel := context.WithCancel(ctx)
-	st, err := c.Subscribe(streamCtx, &wire.SubscriptionRequest{CacheName: "c", Topic: "t"})
-	require.NoError(t, err)
-	r := &receiver{t: t, st: st}
+	streamCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	r := subscribeCtx(t, streamCtx, c, &wire.SubscriptionRequest{CacheName: "c", Topic: "t"})
 	for i := 1; i <= 5; i++ {
 		require.NoError(t, c.Publish(ctx, "c", "t", text(fmt.Sprint(i))))
 	}
@@ -318,7 +317,9 @@ func TestLimits(t *testing.T) {
 	require.Equal(t, []string{"request_size_limit_exceeded"}, md.Get("err"))
 
 	subscribe(t, c, &wire.SubscriptionRequest{CacheName: "few", Topic: "t"})
-	st, err := c.Subscribe(ctx, &wire.SubscriptionRequest{CacheName: "few", Topic: "t"})
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	st, err := c.Subscribe(sctx, &wire.SubscriptionRequest{CacheName: "few", Topic: "t"})
 	require.NoError(t, err)
 	err = (&receiver{t: t, st: st}).end()
 	requireCode(t, codes.ResourceExhausted, err)
