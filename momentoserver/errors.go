@@ -19,7 +19,7 @@ var (
 	// ErrShutdown ends the subscription streams of a server that is shutting
 	// down; clients get UNAVAILABLE, and the SDKs reconnect.
 	ErrShutdown = errors.New("momentoserver: server shutting down")
-	// ErrServerClosed: Serve was called after Shutdown.
+	// ErrServerClosed is what Serve returns once Shutdown was called.
 	ErrServerClosed = errors.New("momentoserver: server closed")
 )
 

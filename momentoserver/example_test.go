@@ -58,7 +58,7 @@ func Example() {
 	fmt.Println(<-served)
 	// Output:
 	// true
-	// <nil>
+	// momentoserver: server closed
 }
 
 // The services on a grpc.Server of one's own, beside others.

@@ -65,7 +65,7 @@ func startServer(t testing.TB, cfg harnessConfig) *harness {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		require.NoError(t, h.srv.Shutdown(ctx))
-		require.NoError(t, <-served)
+		require.ErrorIs(t, <-served, momentoserver.ErrServerClosed)
 	})
 	h.cc = h.dial(cfg.dialOpts...)
 	return h

@@ -87,9 +87,9 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 
 // Serve accepts connections on l and serves them until Shutdown, on a
 // grpc.Server of its own made with ServerOptions. It may be called for
-// several listeners, from several goroutines. It returns nil after
-// Shutdown, ErrServerClosed if Shutdown came first, and the listener's
-// error if accepting fails.
+// several listeners, from several goroutines. Like http.Server's, it
+// returns ErrServerClosed once Shutdown was called (before Serve or during
+// it), and the listener's error if accepting fails.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.down.Err() != nil {
@@ -102,7 +102,11 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	gs := s.gs
 	s.mu.Unlock()
-	return gs.Serve(l)
+	err := gs.Serve(l)
+	if s.down.Err() != nil {
+		return ErrServerClosed
+	}
+	return err
 }
 
 // Shutdown stops the server: subscription streams end at once with

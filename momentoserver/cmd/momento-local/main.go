@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	if serr := <-served; err == nil {
+	if serr := <-served; err == nil && !errors.Is(serr, momentoserver.ErrServerClosed) {
 		err = serr
 	}
 	fmt.Fprintln(stdout, "momento-local: stopped")
