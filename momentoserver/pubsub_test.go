@@ -198,28 +198,36 @@ func TestResumeWithoutPage(t *testing.T) {
 }
 
 // Resuming at an item the topic no longer holds starts at the oldest it
-// holds, after a discontinuity that says exactly what was lost.
-func TestResumeLapped(t *testing.T) {
-	h := startServer(t, harnessConfig{local: true})
-	page := resumeSetup(t, h, 8, 20) // holds 13..20
-	r := subscribe(t, h.client(""), &wire.SubscriptionRequest{CacheName: "c", Topic: "t", ResumeAtTopicSequenceNumber: 3, SequencePage: page})
-	m := r.next()
-	require.Equal(t, wire.KindDiscontinuity, m.Kind)
-	require.Equal(t, wire.Discontinuity{LastTopicSequence: 2, NewTopicSequence: 12, NewSequencePage: page}, m.Discontinuity)
-	readItems(t, r, page, 13, 8)
-}
-
-// Resuming on a page the topic is no longer on (it was dropped and made
-// again, or the server restarted) is a discontinuity to the new page, from
-// the last item known on the old one.
-func TestResumeOnOtherPage(t *testing.T) {
-	h := startServer(t, harnessConfig{local: true})
-	page := resumeSetup(t, h, 8, 20)
-	r := subscribe(t, h.client(""), &wire.SubscriptionRequest{CacheName: "c", Topic: "t", ResumeAtTopicSequenceNumber: 3, SequencePage: page - 1})
-	m := r.next()
-	require.Equal(t, wire.KindDiscontinuity, m.Kind)
-	require.Equal(t, wire.Discontinuity{LastTopicSequence: 2, NewTopicSequence: 12, NewSequencePage: page}, m.Discontinuity)
-	readItems(t, r, page, 13, 8)
+// holds, after a discontinuity that says exactly what was lost. Resuming on
+// a page the topic is no longer on (it was dropped and made again, or the
+// server restarted) is a discontinuity to the new page, from the last item
+// known on the old one.
+func TestResumeDiscontinuity(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		ring         int
+		resume       uint64
+		otherPage    bool
+		last, newSeq uint64 // the discontinuity
+	}{
+		{name: "lapped", ring: 8, resume: 3, last: 2, newSeq: 12},                      // holds 13..20
+		{name: "other page", ring: 8, resume: 7, otherPage: true, last: 6, newSeq: 12}, // holds 13..20 of the new page
+		{name: "other page, all held", ring: 64, resume: 7, otherPage: true, last: 6, newSeq: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startServer(t, harnessConfig{local: true})
+			page := resumeSetup(t, h, tc.ring, 20)
+			askPage := page
+			if tc.otherPage {
+				askPage = page - 1
+			}
+			r := subscribe(t, h.client(""), &wire.SubscriptionRequest{CacheName: "c", Topic: "t", ResumeAtTopicSequenceNumber: tc.resume, SequencePage: askPage})
+			m := r.next()
+			require.Equal(t, wire.KindDiscontinuity, m.Kind)
+			require.Equal(t, wire.Discontinuity{LastTopicSequence: tc.last, NewTopicSequence: tc.newSeq, NewSequencePage: page}, m.Discontinuity)
+			readItems(t, r, page, tc.newSeq+1, int(20-tc.newSeq))
+		})
+	}
 }
 
 // A stream that breaks and resumes where it was loses nothing and repeats
