@@ -91,17 +91,6 @@ func TestPublishWithoutValue(t *testing.T) {
 	requireCode(t, codes.InvalidArgument, err)
 }
 
-// A client may send a token in the SDKs' disposable-token form as it is.
-func TestSDKTokenFormAccepted(t *testing.T) {
-	h := startServer(t, harnessConfig{})
-	h.cache("c")
-	tok := h.token("ada", grant(access.PublishSubscribe, "c", access.AllTopics()))
-	c := h.client(momentoserver.SDKToken(tok, "127.0.0.1:8080"))
-	r := subscribe(t, c, &wire.SubscriptionRequest{CacheName: "c", Topic: "t"})
-	require.NoError(t, c.Publish(context.Background(), "c", "t", text("x")))
-	require.Equal(t, "ada", r.item().PublisherID)
-}
-
 // A subscriber that falls a whole ring behind gets discontinuities whose
 // numbers account exactly for what it lost. The client reads nothing until
 // everything is published; its small flow-control window stops the server's
