@@ -69,12 +69,7 @@ type tokenCaller struct {
 }
 
 func (t tokenCaller) publish(ctx context.Context, cache, topic string, v topics.Value) error {
-	// The session copies the payload again: it takes bytes or a string, not
-	// a Value.
-	if v.IsText() {
-		return t.sess.PublishString(ctx, cache, topic, v.String())
-	}
-	return t.sess.Publish(ctx, cache, topic, v.Bytes())
+	return t.sess.PublishValue(ctx, cache, topic, v)
 }
 
 func (t tokenCaller) subscribe(ctx context.Context, cache, topic string, opts ...topics.SubscribeOption) (*topics.Subscription[topics.Value], error) {
