@@ -337,22 +337,31 @@ func TestHandlerPanicWithError(t *testing.T) {
 	assert.ErrorAs(t, h.Err(), &pe)
 }
 
-// By default a handler goes past an item its function fails on: the error
-// is logged and counted, and the next items are handled.
-func TestHandlerErrorGoesOn(t *testing.T) {
-	logs := &logCapture{}
+// failingHandler starts a handler of topic "t" of a new cache with a
+// logger, whose function passes every value it gets to seen and fails with
+// errBad on "bad".
+func failingHandler(t *testing.T, opts ...topics.SubscribeOption) (h *topics.Handler, tp *topics.Topic[string], seen chan string, errBad error, logs *logCapture) {
+	t.Helper()
+	logs = &logCapture{}
 	c := newCache(t, topics.WithLogger(logs.logger()))
-	tp := typedTopic[string](t, c, "t")
-	errBad := errors.New("bad item")
-	seen := make(chan string, 10)
+	tp = typedTopic[string](t, c, "t")
+	errBad = errors.New("bad item")
+	seen = make(chan string, 10)
 	h, err := tp.Handle(context.Background(), func(_ context.Context, it topics.Item[string]) error {
 		seen <- it.Value
 		if it.Value == "bad" {
 			return errBad
 		}
 		return nil
-	})
+	}, opts...)
 	require.NoError(t, err)
+	return h, tp, seen, errBad, logs
+}
+
+// By default a handler goes past an item its function fails on: the error
+// is logged and counted, and the next items are handled.
+func TestHandlerErrorGoesOn(t *testing.T) {
+	h, tp, seen, errBad, logs := failingHandler(t)
 	for _, v := range []string{"a", "bad", "c", "bad", "e"} {
 		require.NoError(t, tp.Publish(context.Background(), v))
 	}
@@ -372,19 +381,7 @@ func TestHandlerErrorGoesOn(t *testing.T) {
 
 // With StopOnError, the first error ends the handler.
 func TestHandlerStopOnError(t *testing.T) {
-	logs := &logCapture{}
-	c := newCache(t, topics.WithLogger(logs.logger()))
-	tp := typedTopic[string](t, c, "t")
-	errBad := errors.New("bad item")
-	seen := make(chan string, 10)
-	h, err := tp.Handle(context.Background(), func(_ context.Context, it topics.Item[string]) error {
-		seen <- it.Value
-		if it.Value == "bad" {
-			return errBad
-		}
-		return nil
-	}, topics.StopOnError())
-	require.NoError(t, err)
+	h, tp, seen, errBad, logs := failingHandler(t, topics.StopOnError())
 	for _, v := range []string{"a", "bad", "c"} {
 		require.NoError(t, tp.Publish(context.Background(), v))
 	}
@@ -403,7 +400,7 @@ func TestHandlerStopOnError(t *testing.T) {
 	require.Len(t, recs, 1)
 	assert.Equal(t, "bad item", recs[0].attrs["error"])
 
-	_, err = c.Subscribe(context.Background(), "t", topics.StopOnError())
+	_, err := newCache(t).Subscribe(context.Background(), "t", topics.StopOnError())
 	require.ErrorIs(t, err, topics.ErrInvalidOption, "a handler option given to Subscribe")
 }
 
