@@ -26,20 +26,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
+
+	"github.com/ringbus/topics/examples/chat/chatserver"
 )
 
 func main() {
-	cfg := defaultConfig()
+	cfg := chatserver.DefaultConfig()
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.DurationVar(&cfg.TokenLifetime, "token-lifetime", cfg.TokenLifetime, "how long a token lives; pages renew theirs when it expires")
 	flag.Float64Var(&cfg.PublishRate, "rate", cfg.PublishRate, "messages per second per room (+Inf: no limit)")
@@ -55,75 +54,18 @@ func main() {
 	}
 }
 
-func listenAndServe(addr string, cfg config) error {
-	srv, handler, err := newServer(cfg)
+func listenAndServe(addr string, cfg chatserver.Config) error {
+	srv, handler, err := chatserver.New(cfg)
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		srv.close()
+		srv.Close()
 		return err
 	}
-	fmt.Printf("chat: open %s in two browser tabs (Ctrl-C stops)\n", pageURL(ln.Addr()))
+	fmt.Printf("chat: open %s in two browser tabs (Ctrl-C stops)\n", chatserver.PageURL(ln.Addr()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, srv, handler, ln)
-}
-
-// pageURL is the address to open in a browser.
-func pageURL(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return "http://" + a.String() + "/"
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
-}
-
-// shutdownGrace is how long a shutdown waits for requests to finish.
-const shutdownGrace = 5 * time.Second
-
-// serve serves handler on ln until ctx is done, then shuts down gracefully:
-// it stops accepting connections, closes the engine (which ends every event
-// stream, with a "closing" event), and waits for requests in flight. It
-// closes srv and ln.
-func serve(ctx context.Context, srv *server, handler http.Handler, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: event streams live long. Each event gets its
-		// own write deadline instead (config.WriteTimeout).
-	}
-	// Shutdown closes the listeners, then runs this, then waits for every
-	// handler to return: event streams return once the engine is closed.
-	engineClosed := make(chan struct{})
-	hs.RegisterOnShutdown(func() {
-		srv.close()
-		close(engineClosed)
-	})
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-
-	select {
-	case err := <-served: // the listener failed
-		srv.close()
-		return err
-	case <-ctx.Done():
-	}
-	srv.logf("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace+srv.cfg.WriteTimeout)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if err != nil {
-		hs.Close() // the grace period is over: cut what is left
-	}
-	<-engineClosed
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return chatserver.Serve(ctx, srv, handler, ln)
 }

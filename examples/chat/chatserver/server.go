@@ -1,4 +1,8 @@
-package main
+// Package chatserver is the chat's server: the HTTP handlers of the page,
+// tokens, messages and event streams around a topics engine. Command chat
+// (the directory above) runs it; natsbridge's chatreplicas runs several
+// that share their rooms through NATS. See ../README.md.
+package chatserver
 
 import (
 	"bytes"
@@ -36,8 +40,9 @@ const (
 	maxTokenBody = 1024 // bytes of a token request
 )
 
-// config is what the flags set. defaultConfig gives the values main uses.
-type config struct {
+// Config is what the chat command's flags set. DefaultConfig gives the
+// values it uses by default.
+type Config struct {
 	// TokenLifetime is how long a token lives. Short, so that the page's
 	// renewal runs often enough to be seen working.
 	TokenLifetime time.Duration
@@ -61,10 +66,19 @@ type config struct {
 	Retry time.Duration
 	// Logf logs what happens to streams; nil logs nothing.
 	Logf func(format string, args ...any)
+	// Keys sign the tokens, newest first (access.WithKeys); each is at
+	// least access.MinKeyLen bytes. Servers that share rooms share keys, so
+	// that a browser's token works on all of them. None: a random key, made
+	// by New, that no other server knows.
+	Keys [][]byte
+	// CacheOptions are added to the options of the chat's cache: a
+	// topics.WithSequencer for servers that share their rooms, say.
+	CacheOptions []topics.Option
 }
 
-func defaultConfig() config {
-	return config{
+// DefaultConfig returns the chat command's defaults.
+func DefaultConfig() Config {
+	return Config{
 		TokenLifetime: 2 * time.Minute,
 		PublishRate:   5,
 		PublishBurst:  10,
@@ -76,44 +90,49 @@ func defaultConfig() config {
 	}
 }
 
-// A server is the chat: an engine with one cache, and the HTTP handlers
+// A Server is the chat: an engine with one cache, and the HTTP handlers
 // around it. Its handlers are safe for concurrent use.
-type server struct {
-	cfg    config
+type Server struct {
+	cfg    Config
 	engine *topics.Engine
 	auth   *access.Authority
 	// streams counts the event streams being served.
 	streams atomic.Int64
 }
 
-// newServer returns the chat server and its HTTP handler. It signs tokens
-// with a random key, so tokens do not survive a restart of the process:
-// pages then get a 401, fetch a new token and resume. Close the server with
-// close, which ends every event stream.
-func newServer(cfg config) (*server, http.Handler, error) {
+// New returns the chat server and its HTTP handler. Without cfg.Keys it
+// signs tokens with a random key, so tokens do not survive a restart of the
+// process: pages then get a 401, fetch a new token and resume. Close the
+// server with Close, which ends every event stream.
+func New(cfg Config) (*Server, http.Handler, error) {
 	switch {
 	case cfg.TokenLifetime <= 0:
 		return nil, nil, fmt.Errorf("token lifetime %v: must be positive", cfg.TokenLifetime)
 	case cfg.WriteTimeout <= 0 || cfg.Heartbeat <= 0 || cfg.Retry <= 0:
 		return nil, nil, errors.New("write timeout, heartbeat and retry must be positive")
 	}
-	key := make([]byte, access.MinKeyLen)
-	rand.Read(key) // never fails (crypto/rand)
-	engine := topics.New()
-	auth, err := access.New(engine, access.WithKeys(key), access.WithMaxLifetime(cfg.TokenLifetime))
-	if err != nil {
-		return nil, nil, err
+	keys := cfg.Keys
+	if len(keys) == 0 {
+		key := make([]byte, access.MinKeyLen)
+		rand.Read(key) // never fails (crypto/rand)
+		keys = [][]byte{key}
 	}
-	_, err = engine.CreateCache(cacheName,
-		topics.WithPublishRate(cfg.PublishRate, cfg.PublishBurst),
-		topics.WithMaxValueSize(cfg.MaxMessage),
-		topics.WithRingSize(cfg.History),
-	)
+	engine := topics.New()
+	auth, err := access.New(engine, access.WithKeys(keys[0], keys[1:]...), access.WithMaxLifetime(cfg.TokenLifetime))
 	if err != nil {
 		engine.Close()
 		return nil, nil, err
 	}
-	s := &server{cfg: cfg, engine: engine, auth: auth}
+	_, err = engine.CreateCache(cacheName, append([]topics.Option{
+		topics.WithPublishRate(cfg.PublishRate, cfg.PublishBurst),
+		topics.WithMaxValueSize(cfg.MaxMessage),
+		topics.WithRingSize(cfg.History),
+	}, cfg.CacheOptions...)...)
+	if err != nil {
+		engine.Close()
+		return nil, nil, err
+	}
+	s := &Server{cfg: cfg, engine: engine, auth: auth}
 
 	page, _ := fs.Sub(static, "static") // cannot fail: the directory is embedded
 	mux := http.NewServeMux()
@@ -125,10 +144,10 @@ func newServer(cfg config) (*server, http.Handler, error) {
 	return s, secureHeaders(mux), nil
 }
 
-// close closes the engine, which ends every event stream. It is idempotent.
-func (s *server) close() { s.engine.Close() }
+// Close closes the engine, which ends every event stream. It is idempotent.
+func (s *Server) Close() { s.engine.Close() }
 
-func (s *server) logf(format string, args ...any) {
+func (s *Server) logf(format string, args ...any) {
 	if s.cfg.Logf != nil {
 		s.cfg.Logf(format, args...)
 	}
@@ -149,7 +168,7 @@ func secureHeaders(h http.Handler) http.Handler {
 //
 // A real server would check who is asking (a login, a cookie) before
 // minting; this one lets anyone pick any name.
-func (s *server) token(w http.ResponseWriter, r *http.Request) {
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name string `json:"name"`
 		Room string `json:"room"`
@@ -229,7 +248,7 @@ func checkRoom(room string) error {
 
 // POST /api/rooms/{room}/messages with "Authorization: Bearer <token>" and
 // {"text": "…"} → 204 No Content.
-func (s *server) publish(w http.ResponseWriter, r *http.Request) {
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chat"`)
@@ -275,7 +294,7 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 // EventSource cannot set headers, so the token comes in the query. When it
 // reconnects by itself it sends the last id it received as Last-Event-ID;
 // a page that opens a new EventSource (with a new token) passes it as last.
-func (s *server) events(w http.ResponseWriter, r *http.Request) {
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	session, err := s.auth.Session(r.URL.Query().Get("token"))
 	if err != nil {
 		writeTopicsError(w, err)
@@ -372,7 +391,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 
 // next waits for the subscription's next item for at most one heartbeat
 // interval; it returns context.DeadlineExceeded if none came.
-func (s *server) next(ctx context.Context, sub *topics.Subscription[topics.Value]) (topics.Item[topics.Value], error) {
+func (s *Server) next(ctx context.Context, sub *topics.Subscription[topics.Value]) (topics.Item[topics.Value], error) {
 	wait, cancel := context.WithTimeout(ctx, s.cfg.Heartbeat)
 	defer cancel()
 	item, err := sub.Next(wait)

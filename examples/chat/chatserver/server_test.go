@@ -1,4 +1,4 @@
-package main
+package chatserver
 
 import (
 	"bufio"
@@ -60,15 +60,15 @@ func (l *logRecorder) String() string {
 }
 
 // testConfig is defaultConfig with no rate limit, logging to rec.
-func testConfig(rec *logRecorder) config {
-	cfg := defaultConfig()
+func testConfig(rec *logRecorder) Config {
+	cfg := DefaultConfig()
 	cfg.PublishRate = math.Inf(1)
 	cfg.Logf = rec.logf
 	return cfg
 }
 
 type testServer struct {
-	*server
+	*Server
 	t      *testing.T
 	URL    string
 	client *http.Client
@@ -77,19 +77,19 @@ type testServer struct {
 
 // newTestServer serves the chat on an httptest server; edit adjusts
 // testConfig.
-func newTestServer(t *testing.T, edit func(*config)) *testServer {
+func newTestServer(t *testing.T, edit func(*Config)) *testServer {
 	t.Helper()
 	rec := &logRecorder{}
 	cfg := testConfig(rec)
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, h, err := newServer(cfg)
+	srv, h, err := New(cfg)
 	require.NoError(t, err)
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	t.Cleanup(srv.close) // runs first: ends the streams that hs.Close waits for
-	return &testServer{server: srv, t: t, URL: hs.URL, client: hs.Client(), log: rec}
+	t.Cleanup(srv.Close) // runs first: ends the streams that hs.Close waits for
+	return &testServer{Server: srv, t: t, URL: hs.URL, client: hs.Client(), log: rec}
 }
 
 // do makes a request and returns the response, with its body read.
@@ -429,7 +429,7 @@ func TestPublishAndStream(t *testing.T) {
 }
 
 func TestResumeWithLastEventID(t *testing.T) {
-	ts := newTestServer(t, func(c *config) { c.History = 8 })
+	ts := newTestServer(t, func(c *Config) { c.History = 8 })
 	ada := ts.token("ada", "lobby")
 	s, _ := ts.openStream("lobby", ada, nil, "")
 	var ids []string // ids[i] is message i+1's
@@ -492,7 +492,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 }
 
 func TestTokenExpiryEndsTheStream(t *testing.T) {
-	ts := newTestServer(t, func(c *config) { c.TokenLifetime = 2 * time.Second })
+	ts := newTestServer(t, func(c *Config) { c.TokenLifetime = 2 * time.Second })
 	ada := ts.token("ada", "lobby")
 	s, _ := ts.openStream("lobby", ada, nil, "")
 
@@ -517,7 +517,7 @@ func TestTokenExpiryEndsTheStream(t *testing.T) {
 }
 
 func TestErrorStatuses(t *testing.T) {
-	ts := newTestServer(t, func(c *config) {
+	ts := newTestServer(t, func(c *Config) {
 		c.MaxMessage = 100
 		c.PublishRate, c.PublishBurst = 0.01, 2 // two at once, then one every 100 s
 	})
@@ -595,7 +595,7 @@ func TestErrorStatuses(t *testing.T) {
 func TestClosedServerAnswers503(t *testing.T) {
 	ts := newTestServer(t, nil)
 	ada := ts.token("ada", "lobby")
-	ts.close()
+	ts.Close()
 	resp, body := ts.post(ada, "lobby", "hi")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
 	_, resp = ts.tryStream("lobby", ada, nil, "")
@@ -603,7 +603,7 @@ func TestClosedServerAnswers503(t *testing.T) {
 }
 
 func TestHeartbeat(t *testing.T) {
-	ts := newTestServer(t, func(c *config) { c.Heartbeat = 10 * time.Millisecond })
+	ts := newTestServer(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
 	ada := ts.token("ada", "lobby")
 	s, _ := ts.openStream("lobby", ada, nil, "")
 	// Read until a heartbeat (a comment line) has come in, then check the
@@ -625,7 +625,7 @@ func TestHeartbeat(t *testing.T) {
 // WriteTimeout; the room and its other browsers carry on.
 func TestSlowBrowserIsDropped(t *testing.T) {
 	const size = 512 << 10
-	ts := newTestServer(t, func(c *config) {
+	ts := newTestServer(t, func(c *Config) {
 		c.MaxMessage = size
 		c.History = 32 // 32 × 512 KiB: far more than the socket buffers hold
 		// Long enough for the fast browser below to read 512 KiB on a
@@ -700,18 +700,18 @@ func TestSlowBrowserIsDropped(t *testing.T) {
 
 func TestShutdownEndsStreams(t *testing.T) {
 	rec := &logRecorder{}
-	srv, h, err := newServer(testConfig(rec))
+	srv, h, err := New(testConfig(rec))
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, srv, h, ln) }()
+	go func() { served <- Serve(ctx, srv, h, ln) }()
 
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
-	ts := &testServer{server: srv, t: t, URL: "http://" + ln.Addr().String(), client: client, log: rec}
+	ts := &testServer{Server: srv, t: t, URL: "http://" + ln.Addr().String(), client: client, log: rec}
 	s, _ := ts.openStream("lobby", ts.token("ada", "lobby"), nil, "")
 
 	cancel() // SIGINT
@@ -730,27 +730,43 @@ func TestShutdownEndsStreams(t *testing.T) {
 }
 
 func TestNewServerRefusesBadConfig(t *testing.T) {
-	for name, edit := range map[string]func(*config){
-		"lifetime":      func(c *config) { c.TokenLifetime = 0 },
-		"write timeout": func(c *config) { c.WriteTimeout = -1 },
-		"history":       func(c *config) { c.History = 3 },
-		"rate":          func(c *config) { c.PublishRate = 0 },
-		"burst":         func(c *config) { c.PublishBurst = 0 },
-		"max message":   func(c *config) { c.MaxMessage = 0 },
+	for name, edit := range map[string]func(*Config){
+		"lifetime":      func(c *Config) { c.TokenLifetime = 0 },
+		"write timeout": func(c *Config) { c.WriteTimeout = -1 },
+		"history":       func(c *Config) { c.History = 3 },
+		"rate":          func(c *Config) { c.PublishRate = 0 },
+		"burst":         func(c *Config) { c.PublishBurst = 0 },
+		"max message":   func(c *Config) { c.MaxMessage = 0 },
 	} {
-		cfg := defaultConfig()
+		cfg := DefaultConfig()
 		edit(&cfg)
-		_, _, err := newServer(cfg)
+		_, _, err := New(cfg)
 		assert.Error(t, err, name)
 	}
-	err := listenAndServe("127.0.0.1:-1", defaultConfig())
-	assert.Error(t, err)
+	cfg := DefaultConfig()
+	cfg.Keys = [][]byte{[]byte("short")}
+	_, _, err := New(cfg)
+	assert.Error(t, err, "a key shorter than access.MinKeyLen")
+}
+
+// Servers given the same keys take each other's tokens: a browser can move
+// from one to another.
+func TestSharedKeys(t *testing.T) {
+	key := []byte(strings.Repeat("k", access.MinKeyLen))
+	a := newTestServer(t, func(c *Config) { c.Keys = [][]byte{key} })
+	b := newTestServer(t, func(c *Config) { c.Keys = [][]byte{key} })
+	other := newTestServer(t, nil)
+	token := a.token("ada", "lobby")
+	resp, _ := b.post(token, "lobby", "hello")
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	resp, _ = other.post(token, "lobby", "hello")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a server with its own key refuses it")
 }
 
 func TestPageURL(t *testing.T) {
-	assert.Equal(t, "http://127.0.0.1:8080/", pageURL(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}))
-	assert.Equal(t, "http://localhost:8080/", pageURL(&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}))
-	assert.Equal(t, "http://[::1]:80/", pageURL(&net.TCPAddr{IP: net.IPv6loopback, Port: 80}))
+	assert.Equal(t, "http://127.0.0.1:8080/", PageURL(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}))
+	assert.Equal(t, "http://localhost:8080/", PageURL(&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}))
+	assert.Equal(t, "http://[::1]:80/", PageURL(&net.TCPAddr{IP: net.IPv6loopback, Port: 80}))
 }
 
 func TestParseEventID(t *testing.T) {
