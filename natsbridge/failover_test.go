@@ -46,14 +46,14 @@ func TestServerDiesMidStream(t *testing.T) {
 			subs = append(subs, rec.subscriber(fmt.Sprintf("p%d/%d", i, j), subscribe(t, cache, "t")))
 		}
 	}
+	closer := rec.publisher()
+	readers := rec.readAll(ctx, subs, closer)
 	var ok atomic.Int64 // successes, all publishers
 	killed := make(chan struct{})
 	var lostBefore atomic.Uint64
 	var pubs errGroup
-	pubRecs := make([]*pagePublisher, 3)
 	for i, cache := range caches {
 		pr := rec.publisher()
-		pubRecs[i] = pr
 		pubs.run(func() error {
 			afterKill := 0
 			for afterKill < after {
@@ -86,19 +86,7 @@ func TestServerDiesMidStream(t *testing.T) {
 	close(killed)
 	require.NoError(t, pubs.wait())
 
-	// The last item: the subscribers read until it.
-	var last uint64
-	require.NoError(t, poll(ctx, func() bool {
-		pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
-		defer pcancel()
-		n, err := pubRecs[0].publish(pctx, caches[0], "t")
-		last = n
-		return err == nil
-	}))
-	var readers errGroup
-	for _, s := range subs {
-		readers.run(func() error { return s.readUntil(ctx, rec, pubRecs[0].id, last) })
-	}
+	require.NoError(t, finish(ctx, closer, caches[0], "t"))
 	require.NoError(t, readers.wait())
 	rec.check(t, lostBefore.Load())
 	pages := map[uint64]bool{}

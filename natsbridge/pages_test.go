@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ringbus/topics"
 	"github.com/ringbus/topics/internal/history"
@@ -89,6 +90,28 @@ func (s *pageSubscriber) readUntil(ctx context.Context, r *pageRecorder, id uint
 			return nil
 		}
 	}
+}
+
+// readAll starts reading every subscriber, each until it receives the one
+// item of closer (see finish): readers keep up while publishers publish.
+func (r *pageRecorder) readAll(ctx context.Context, subs []*pageSubscriber, closer *pagePublisher) *errGroup {
+	g := &errGroup{}
+	for _, s := range subs {
+		g.run(func() error { return s.readUntil(ctx, r, closer.id, 1) })
+	}
+	return g
+}
+
+// finish publishes the one item of closer, the last of the run, trying
+// until it succeeds.
+func finish(ctx context.Context, closer *pagePublisher, c *topics.Cache, topic string) error {
+	return poll(ctx, func() bool {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		closer.n = 0 // the same item again, if an attempt failed
+		_, err := closer.publish(pctx, c, topic)
+		return err == nil
+	})
 }
 
 // check verifies the run. lostBefore is a tick taken just after the last
