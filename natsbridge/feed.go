@@ -45,10 +45,14 @@ type feed struct {
 	prog progress // page and last, for publishers to wait on
 }
 
-// feedBuffer is how many messages a feed's subscription holds while the
-// feed is busy (fetching what it missed). Beyond it NATS drops them, and
-// the feed fetches them from the stream when the next one arrives.
-const feedBuffer = 256
+// A feed's subscription holds up to its window of messages (at least
+// minFeedBuffer, at most maxFeedBuffer) while the feed is busy putting or
+// fetching. Beyond that NATS drops them, and the feed fetches them from the
+// stream when the next one arrives. 8 bytes each, allocated with the feed.
+const (
+	minFeedBuffer = 256
+	maxFeedBuffer = 8192
+)
 
 // open starts feeding f (Sequencer.Open).
 func (b *Bridge) open(f *topics.Feed) {
@@ -72,7 +76,7 @@ func (b *Bridge) open(f *topics.Feed) {
 		f:      f,
 		ctx:    ctx,
 		cancel: cancel,
-		msgs:   make(chan *nats.Msg, feedBuffer),
+		msgs:   make(chan *nats.Msg, min(max(b.cfg.window, minFeedBuffer), maxFeedBuffer)),
 		wake:   make(chan struct{}, 1),
 	}
 	b.feeds[f] = fd
