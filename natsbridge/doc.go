@@ -97,7 +97,7 @@
 // above the pages it has seen: processes whose clocks are further apart than
 // the time between two pages of a topic could start a page below the last
 // one, which the other processes then cannot follow. Each topic costs the
-// cluster a stream (about 85 KB of heap and two goroutines on its server,
+// cluster a stream (50 to 85 KB of heap and two goroutines on its server,
 // measured in-process) and each process that subscribes to it a NATS
 // subscription and a goroutine. The bridge uses JetStream's default API
 // subjects ($JS.API), without domains.

@@ -86,7 +86,7 @@ func TestBrowserChatSurvivesRestart(t *testing.T) {
 	for _, b := range []*chattest.Browser{ada, bob} {
 		b.WaitForLine("msg", "carol: sent while the server was down")
 		b.WaitForStatus("Connected as " + b.Name)
-		assert.True(t, rec.has(fmt.Sprintf("stream %q in \"e2e\": resumed after", b.Name)), rec)
+		assert.True(t, rec.Has(fmt.Sprintf("stream %q in \"e2e\": resumed after", b.Name)), rec)
 		assert.Equal(t, 1, count(b.Lines("notice"), resuming))
 	}
 	bob.Say("welcome back")
@@ -174,8 +174,8 @@ func TestBrowserRenewsExpiredToken(t *testing.T) {
 	ada.WaitForLine("notice", "Token expired; fetching a new one.")
 	ada.WaitForLine("notice", "Reconnected; resuming after the last message received.")
 	ada.WaitForStatus("Connected as ada")
-	assert.True(t, rec.has(`stream "ada" in "renew": token expired`), rec)
-	assert.True(t, rec.has(`stream "ada" in "renew": resumed after`), rec)
+	assert.True(t, rec.Has(`stream "ada" in "renew": token expired`), rec)
+	assert.True(t, rec.Has(`stream "ada" in "renew": resumed after`), rec)
 
 	ada.Say("after the expiry")
 	ada.WaitForLine("msg", "ada: after the expiry")

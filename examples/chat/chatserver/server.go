@@ -11,6 +11,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"math"
@@ -74,6 +75,18 @@ type Config struct {
 	// CacheOptions are added to the options of the chat's cache: a
 	// topics.WithSequencer for servers that share their rooms, say.
 	CacheOptions []topics.Option
+}
+
+// Flags defines the chat command's flags on fs, each setting a field of c
+// and defaulting to its value: -token-lifetime, -rate, -burst,
+// -max-message, -history, -write-timeout.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.TokenLifetime, "token-lifetime", c.TokenLifetime, "how long a token lives; pages renew theirs when it expires")
+	fs.Float64Var(&c.PublishRate, "rate", c.PublishRate, "messages per second per room (+Inf: no limit)")
+	fs.IntVar(&c.PublishBurst, "burst", c.PublishBurst, "messages a room accepts at once before -rate applies")
+	fs.IntVar(&c.MaxMessage, "max-message", c.MaxMessage, "longest message, in bytes")
+	fs.IntVar(&c.History, "history", c.History, "messages each room keeps for browsers that reconnect (a power of two)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "how long a browser may take to accept an event before it is dropped")
 }
 
 // DefaultConfig returns the chat command's defaults.

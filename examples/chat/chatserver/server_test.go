@@ -12,12 +12,12 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ringbus/topics/access"
+	"github.com/ringbus/topics/examples/chat/chattest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -29,41 +29,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // stream that stays silent that long has failed the test.
 const streamTimeout = 15 * time.Second
 
-// logRecorder collects the server's log lines. Unlike t.Logf, it may be
-// called after the test has ended.
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logRecorder) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logRecorder) has(substr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range l.lines {
-		if strings.Contains(line, substr) {
-			return true
-		}
-	}
-	return false
-}
-
-func (l *logRecorder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
+// logRecorder collects the server's log lines (see chattest.LogRecorder).
+type logRecorder = chattest.LogRecorder
 
 // testConfig is defaultConfig with no rate limit, logging to rec.
 func testConfig(rec *logRecorder) Config {
 	cfg := DefaultConfig()
 	cfg.PublishRate = math.Inf(1)
-	cfg.Logf = rec.logf
+	cfg.Logf = rec.Logf
 	return cfg
 }
 
@@ -425,7 +398,7 @@ func TestPublishAndStream(t *testing.T) {
 		assert.Equal(t, page+":2", second.id)
 	}
 	assert.Equal(t, message{From: "carol", Text: "anyone?", Seq: 1}, carols.next().message(t))
-	assert.True(t, ts.log.has(`stream "bob" in "lobby": opened`), ts.log)
+	assert.True(t, ts.log.Has(`stream "bob" in "lobby": opened`), ts.log)
 }
 
 func TestResumeWithLastEventID(t *testing.T) {
@@ -452,7 +425,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 		ids = append(ids, ev.id)
 	}
 	s.close()
-	assert.True(t, ts.log.has(`stream "ada" in "lobby": resumed after `+ids[2]), ts.log)
+	assert.True(t, ts.log.Has(`stream "ada" in "lobby": resumed after `+ids[2]), ts.log)
 
 	// A new EventSource (after a token renewal) passes it as ?last=.
 	s, _ = ts.openStream("lobby", ada, nil, "&last="+ids[0])
@@ -501,7 +474,7 @@ func TestTokenExpiryEndsTheStream(t *testing.T) {
 	require.Equal(t, "expired", ev.name, "data %s", ev.data)
 	assert.Contains(t, ev.decode(t), "expires")
 	s.expectEnd()
-	assert.True(t, ts.log.has(`stream "ada" in "lobby": token expired`), ts.log)
+	assert.True(t, ts.log.Has(`stream "ada" in "lobby": token expired`), ts.log)
 
 	// The expired token opens nothing more.
 	resp, body := ts.post(ada, "lobby", "still there?")
@@ -683,7 +656,7 @@ func TestSlowBrowserIsDropped(t *testing.T) {
 		require.NoError(t, session.PublishString(context.Background(), "chat", "room/lobby", text))
 	}
 	eventually(t, streamTimeout, "the slow browser to be dropped", func() bool { return ts.streams.Load() == 1 })
-	assert.True(t, ts.log.has(`stream "slow" in "lobby": dropped`), ts.log)
+	assert.True(t, ts.log.Has(`stream "slow" in "lobby": dropped`), ts.log)
 
 	// The room goes on, and the browser that kept up is still there.
 	ts.mustPost(ada, "lobby", "after")
@@ -726,7 +699,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	}
 	_, err = client.Get(ts.URL + "/")
 	assert.Error(t, err, "the listener is closed")
-	assert.True(t, rec.has("shutting down"), rec)
+	assert.True(t, rec.Has("shutting down"), rec)
 }
 
 func TestNewServerRefusesBadConfig(t *testing.T) {

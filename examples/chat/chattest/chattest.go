@@ -401,3 +401,37 @@ func ListenAgain(t *testing.T, addr string) net.Listener {
 		<-tick.C
 	}
 }
+
+// A LogRecorder collects a chat server's log lines (give its Logf to
+// chatserver.Config.Logf). Unlike t.Logf, it may be called after the test
+// has ended. It is safe for concurrent use.
+type LogRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// Logf records a line.
+func (l *LogRecorder) Logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+// Has reports whether a line contains substr.
+func (l *LogRecorder) Has(substr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+// String returns the lines, one per line.
+func (l *LogRecorder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}

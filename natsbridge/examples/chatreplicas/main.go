@@ -45,12 +45,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	urls := flag.String("nats", nats.DefaultURL, "NATS server URLs, comma-separated")
 	key := flag.String("key", "", "the key that signs tokens, in hex, at least 32 bytes: the same on every replica")
-	flag.DurationVar(&cfg.TokenLifetime, "token-lifetime", cfg.TokenLifetime, "how long a token lives; pages renew theirs when it expires")
-	flag.Float64Var(&cfg.PublishRate, "rate", cfg.PublishRate, "messages per second per room and replica (+Inf: no limit)")
-	flag.IntVar(&cfg.PublishBurst, "burst", cfg.PublishBurst, "messages a room accepts at once before -rate applies")
-	flag.IntVar(&cfg.MaxMessage, "max-message", cfg.MaxMessage, "longest message, in bytes")
-	flag.IntVar(&cfg.History, "history", cfg.History, "messages each room keeps for browsers that reconnect (a power of two)")
-	flag.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "how long a browser may take to accept an event before it is dropped")
+	cfg.Flags(flag.CommandLine)
 	flag.Parse()
 	cfg.Logf = log.Printf
 

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,37 +18,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// logRecorder collects a replica's log lines; it may be called after the
-// test has ended.
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logRecorder) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logRecorder) has(substr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range l.lines {
-		if strings.Contains(line, substr) {
-			return true
-		}
-	}
-	return false
-}
-
 // startReplica starts a replica connected to server i of c, closed when
 // the test ends.
-func startReplica(t *testing.T, c *natstest.Cluster, i int, key []byte, rec *logRecorder) *replica {
+func startReplica(t *testing.T, c *natstest.Cluster, i int, key []byte, rec *chattest.LogRecorder) *replica {
 	cfg := chatserver.DefaultConfig()
 	cfg.Keys = [][]byte{key}
 	cfg.Retry = 200 * time.Millisecond // pages reconnect quickly
-	cfg.Logf = rec.logf
+	cfg.Logf = rec.Logf
 	r, h, err := newReplica(c.Connect(i), cfg)
 	require.NoError(t, err)
 	t.Cleanup(r.close)
@@ -69,7 +43,7 @@ func TestBrowserAcrossReplicas(t *testing.T) {
 	start := time.Now()
 	c := natstest.NewCluster(t, 3)
 	key := []byte(strings.Repeat("k", access.MinKeyLen))
-	recA, recB := &logRecorder{}, &logRecorder{}
+	recA, recB := &chattest.LogRecorder{}, &chattest.LogRecorder{}
 	a, b := startReplica(t, c, 0, key, recA), startReplica(t, c, 1, key, recB)
 
 	lnA, err := net.Listen("tcp", "127.0.0.1:0")
@@ -102,7 +76,7 @@ func TestBrowserAcrossReplicas(t *testing.T) {
 	chattest.ServeOn(t, b.handler, chattest.ListenAgain(t, addrA))
 	ada.WaitForLine("msg", "bob: while ada moves")
 	ada.WaitForStatus("Connected as ada")
-	assert.True(t, recB.has(`stream "ada" in "e2e": resumed after`), "ada resumed on B")
+	assert.True(t, recB.Has(`stream "ada" in "e2e": resumed after`), "ada resumed on B")
 	ada.Say("after the move")
 	bob.WaitForLine("msg", "ada: after the move")
 	ada.WaitForLine("msg", "ada: after the move")
