@@ -99,9 +99,10 @@
 // and [Engine.Stats] return snapshots of what was published, delivered and
 // missed, how far subscribers lag, and how many there are. They take no lock
 // that publishing or delivery takes, and do not allocate (except the ones
-// that return slices); [Cache.ExpvarFunc] and [Engine.ExpvarFunc] turn them
-// into an [expvar.Func] to publish under a name of your choice. The package
-// itself registers nothing. Each figure is read atomically, and a
+// that return slices). To serve them at /debug/vars, publish an
+// [expvar.Func] that returns them, under a name of your choice (see the
+// expvar example): the package itself imports neither expvar nor net/http,
+// and registers nothing. Each figure is read atomically, and a
 // subscription's Delivered and Missed form a pair it really went through;
 // sums over several subscriptions or topics are read one after the other and
 // do not describe a single instant. See [TopicStats] and [CacheStats].

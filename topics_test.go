@@ -2,6 +2,9 @@ package topics_test
 
 import (
 	"context"
+	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -210,4 +213,19 @@ func requireCacheRefuses(t *testing.T, c *topics.Cache, want error) {
 	assert.Nil(t, s)
 	_, err = topics.TopicOf[int](c, "typed")
 	require.ErrorIs(t, err, want)
+}
+
+// Importing the package has no side effects: it depends on neither expvar,
+// whose init registers /debug/vars with net/http's DefaultServeMux, nor
+// net/http itself.
+func TestImportRegistersNothing(t *testing.T) {
+	// go test puts the bin directory of its own GOROOT first on the test's
+	// PATH, so this is the go command that built the test.
+	out, err := exec.Command("go", "list", "-deps", "github.com/ringbus/topics").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	deps := strings.Fields(string(out))
+	require.True(t, slices.Contains(deps, "github.com/ringbus/topics"), "go list names the package itself: %s", out)
+	for _, banned := range []string{"expvar", "net/http"} {
+		assert.False(t, slices.Contains(deps, banned), "package topics depends on %s", banned)
+	}
 }
