@@ -180,8 +180,9 @@ func (e *Engine) CreateCache(name string, opts ...Option) (*Cache, error) {
 	return c, nil
 }
 
-// Cache returns the cache with that name, or an error wrapping
-// ErrCacheNotFound.
+// Cache returns the cache with that name. It returns an error wrapping
+// ErrCacheNotFound if the engine has none of that name, ErrInvalidName if
+// the name breaks the naming rules, ErrClosed after Close.
 func (e *Engine) Cache(name string) (*Cache, error) {
 	if err := ValidateCacheName(name); err != nil {
 		return nil, err
@@ -202,6 +203,10 @@ func (e *Engine) Cache(name string) (*Cache, error) {
 // subscriptions end with an error wrapping ErrCacheNotFound (and ErrClosed),
 // and so do later calls on the deleted *Cache. The name can be used again at
 // once.
+//
+// It returns an error wrapping ErrCacheNotFound if the engine has no cache
+// of that name, ErrInvalidName if the name breaks the naming rules,
+// ErrClosed after Close.
 func (e *Engine) DeleteCache(name string) error {
 	if err := ValidateCacheName(name); err != nil {
 		return err

@@ -2,7 +2,12 @@ package topics_test
 
 import (
 	"context"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -227,5 +232,90 @@ func TestImportRegistersNothing(t *testing.T) {
 	require.True(t, slices.Contains(deps, "github.com/ringbus/topics"), "go list names the package itself: %s", out)
 	for _, banned := range []string{"expvar", "net/http"} {
 		assert.False(t, slices.Contains(deps, banned), "package topics depends on %s", banned)
+	}
+}
+
+// The doc comment of every function of topics.go names exactly the sentinel
+// errors that the function returns, in its sentences that say what it
+// "returns". Each call below provokes one error of the function named; a
+// function of topics.go not listed must name none there.
+func TestEngineDocsNameTheirErrors(t *testing.T) {
+	sentinels := map[string]error{
+		"ErrCacheNotFound": topics.ErrCacheNotFound,
+		"ErrCacheExists":   topics.ErrCacheExists,
+		"ErrClosed":        topics.ErrClosed,
+		"ErrInvalidName":   topics.ErrInvalidName,
+		"ErrInvalidOption": topics.ErrInvalidOption,
+		"ErrValueTooLarge": topics.ErrValueTooLarge,
+		"ErrLimitExceeded": topics.ErrLimitExceeded,
+		"ErrTopicType":     topics.ErrTopicType,
+	}
+	open := func() *topics.Engine {
+		e := topics.New()
+		t.Cleanup(func() { _ = e.Close() })
+		_, err := e.CreateCache("taken")
+		require.NoError(t, err)
+		return e
+	}
+	closed := func() *topics.Engine {
+		e := open()
+		require.NoError(t, e.Close())
+		return e
+	}
+	errOf := func(_ any, err error) error { return err }
+	calls := map[string][]error{
+		"CreateCache": {
+			errOf(open().CreateCache("taken")),
+			errOf(open().CreateCache("bad name")),
+			errOf(open().CreateCache("c", topics.WithRingSize(3))),
+			errOf(topics.New(topics.WithRingSize(3)).CreateCache("c")),
+			errOf(closed().CreateCache("c")),
+		},
+		"Cache": {
+			errOf(open().Cache("missing")),
+			errOf(open().Cache("bad name")),
+			errOf(closed().Cache("taken")),
+		},
+		"DeleteCache": {
+			open().DeleteCache("missing"),
+			open().DeleteCache("bad name"),
+			closed().DeleteCache("taken"),
+		},
+	}
+
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "topics.go", nil, parser.ParseComments)
+	require.NoError(t, err)
+	named := regexp.MustCompile(`\bErr[A-Z][A-Za-z]*`)
+	sentences := regexp.MustCompile(`\.\s`)
+	returns := regexp.MustCompile(`\breturns\b`)
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || !fn.Name.IsExported() {
+			continue
+		}
+		name := fn.Name.Name
+		documented := map[string]bool{}
+		for _, sentence := range sentences.Split(fn.Doc.Text(), -1) {
+			if !returns.MatchString(sentence) {
+				continue
+			}
+			for _, s := range named.FindAllString(sentence, -1) {
+				documented[s] = true
+			}
+		}
+		returned := map[string]bool{}
+		for _, err := range calls[name] {
+			require.Error(t, err, "a call of %s", name)
+			n := 0
+			for s, sentinel := range sentinels {
+				if errors.Is(err, sentinel) {
+					returned[s] = true
+					n++
+				}
+			}
+			assert.Equal(t, 1, n, "%s: %v wraps one sentinel", name, err)
+		}
+		assert.Equal(t, returned, documented, "the errors that the doc of %s names", name)
 	}
 }
