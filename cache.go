@@ -67,6 +67,7 @@ func (c *Cache) Name() string { return c.name }
 // WithPublishRate) or ErrClosed; or ctx.Err() if ctx is done before it could
 // publish. A publish that returns an error has published nothing.
 func (c *Cache) Publish(ctx context.Context, topic string, value []byte) error {
+	mustContext(ctx)
 	t, err := c.valueTopic(ctx, topic, len(value))
 	if err != nil {
 		return err
@@ -76,6 +77,7 @@ func (c *Cache) Publish(ctx context.Context, topic string, value []byte) error {
 
 // PublishString is Publish for a text payload.
 func (c *Cache) PublishString(ctx context.Context, topic string, value string) error {
+	mustContext(ctx)
 	t, err := c.valueTopic(ctx, topic, len(value))
 	if err != nil {
 		return err
@@ -114,6 +116,7 @@ func (c *Cache) valueTopic(ctx context.Context, name string, size int) (*instanc
 // ErrClosed; or ctx.Err() if ctx is done. A refused Subscribe leaves nothing
 // behind.
 func (c *Cache) Subscribe(ctx context.Context, topic string, opts ...SubscribeOption) (*Subscription[Value], error) {
+	mustContext(ctx)
 	return subscribe[Value](ctx, c, topic, opts)
 }
 

@@ -26,6 +26,7 @@ import (
 // bridges that carry an identity from elsewhere. v is shared with every
 // subscriber as it is: Values are immutable, so it is not copied.
 func (c *Cache) PublishAs(ctx context.Context, topic, publisher string, v Value) error {
+	mustContext(ctx)
 	t, err := c.valueTopic(ctx, topic, v.Len())
 	if err != nil {
 		return err

@@ -55,7 +55,8 @@
 //
 // Concurrency. Engine, Cache, Topic and Handler are safe for concurrent
 // use. A Subscription is read by one goroutine at a time; Close may be called
-// from any goroutine.
+// from any goroutine. A nil context is a programming error, refused with a
+// panic as the standard library does.
 //
 // # Serving clients
 //

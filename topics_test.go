@@ -319,3 +319,52 @@ func TestEngineDocsNameTheirErrors(t *testing.T) {
 		assert.Equal(t, returned, documented, "the errors that the doc of %s names", name)
 	}
 }
+
+// A nil Context is refused at once, with a panic that says so, by every call
+// that takes one, and the call has done nothing.
+func TestNilContextPanics(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t)
+	tp, err := topics.TopicOf[int](c, "typed")
+	require.NoError(t, err)
+	s := subscribe(t, c, "t")
+	ts, err := tp.Subscribe(ctx)
+	require.NoError(t, err)
+	defer ts.Close()
+
+	var none context.Context // nil
+	valueFn := func(context.Context, topics.Item[topics.Value]) error { return nil }
+	intFn := func(context.Context, topics.Item[int]) error { return nil }
+	for name, call := range map[string]func(){
+		"Cache.Publish":       func() { _ = c.Publish(none, "t", []byte("x")) },
+		"Cache.PublishString": func() { _ = c.PublishString(none, "t", "x") },
+		"Cache.PublishAs":     func() { _ = c.PublishAs(none, "t", "ada", topics.TextValue("x")) },
+		"Topic.Publish":       func() { _ = tp.Publish(none, 1) },
+		"Cache.Subscribe":     func() { _, _ = c.Subscribe(none, "t") },
+		"Cache.Subscribe, bad option": func() {
+			_, _ = c.Subscribe(none, "t", topics.SubscribeOption(nil))
+		},
+		"Topic.Subscribe":          func() { _, _ = tp.Subscribe(none) },
+		"Subscription.Next":        func() { _, _ = s.Next(none) },
+		"Subscription.NextBatch":   func() { _, _ = s.NextBatch(none, make([]topics.Item[topics.Value], 4)) },
+		"Subscription.NextBatch 0": func() { _, _ = s.NextBatch(none, nil) },
+		"Subscription.All":         func() { _ = s.All(none) },
+		"typed Subscription.Next":  func() { _, _ = ts.Next(none) },
+		"Cache.Handle":             func() { _, _ = c.Handle(none, "t", valueFn) },
+		"Cache.Handle, nil fn":     func() { _, _ = c.Handle(none, "t", nil) },
+		"Topic.Handle":             func() { _, _ = tp.Handle(none, intFn) },
+		"Topic.Handle, nil fn":     func() { _, _ = tp.Handle(none, nil) },
+	} {
+		assert.PanicsWithValue(t, "topics: nil Context", call, name)
+	}
+
+	// Nothing was published, nothing subscribed, and the subscriptions read
+	// on.
+	st := c.Stats()
+	assert.Equal(t, 2, st.Subscribers)
+	assert.Equal(t, uint64(0), st.Published)
+	publish(t, c, "t", "after")
+	assert.Equal(t, "after", next(t, s).Value.String())
+	require.NoError(t, tp.Publish(ctx, 7))
+	assert.Equal(t, 7, next(t, ts).Value)
+}

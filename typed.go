@@ -65,6 +65,7 @@ func (h *Topic[T]) Name() string { return h.name }
 // ctx.Err() if ctx is done before it could publish. A publish that returns an
 // error has published nothing.
 func (h *Topic[T]) Publish(ctx context.Context, v T) error {
+	mustContext(ctx)
 	t, err := h.resolve(ctx, v)
 	if err != nil {
 		return err
@@ -100,6 +101,7 @@ func (h *Topic[T]) resolve(ctx context.Context, v T) (*instance[T], error) {
 
 // Subscribe subscribes to the topic, as Cache.Subscribe does.
 func (h *Topic[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription[T], error) {
+	mustContext(ctx)
 	s, err := subscribe[T](ctx, h.cache, h.name, opts)
 	if err == nil {
 		h.cur.Store(s.topic)
