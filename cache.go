@@ -354,6 +354,9 @@ func (c *Cache) notValue(name string, typ reflect.Type) error {
 	return fmt.Errorf("%w: topic %s of cache %q would carry %v: %w", ErrTopicType, quoteName(name), c.name, typ, errNotValue)
 }
 
+// topicTypeError refuses a use as a Topic[T] of topic t, which carries
+// another type.
 func topicTypeError[T any](c *Cache, name string, t anyInstance) error {
-	return fmt.Errorf("%w: topic %q of cache %q carries %v, not %v", ErrTopicType, name, c.name, t.elemType(), reflect.TypeFor[T]())
+	has, want := typeNames(t.elemType(), reflect.TypeFor[T]())
+	return fmt.Errorf("%w: topic %s of cache %q carries %s, not %s", ErrTopicType, quoteName(name), c.name, has, want)
 }
