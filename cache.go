@@ -3,6 +3,7 @@ package topics
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -24,15 +25,18 @@ type Cache struct {
 
 	// topics maps a name to its *instance[T]. Reads are lock-free; stores and
 	// deletes happen under mu.
-	topics table.Table[anyInstance]
-	end    atomic.Pointer[endError] // set once, when the cache closes
-	nsubs  atomic.Int64             // open subscriptions
+	topics  table.Table[anyInstance]
+	end     atomic.Pointer[endError] // set once, when the cache closes
+	closing atomic.Pointer[endError] // set once, by Shutdown or the end: no more publishes
+	nsubs   atomic.Int64             // open subscriptions
+	bytes   atomic.Int64             // payload bytes its Value topics hold (WithMaxBytes)
 
 	mu      sync.Mutex     // guards what follows, and writes to topics
 	sweeper *time.Timer    // drops idle topics; armed while any topic has no subscriber
 	armed   bool           // sweeper is scheduled
 	sweeps  sync.WaitGroup // one count per scheduled or running sweep
 	dropped droppedStats   // totals of the topics dropped so far (stats.go)
+	drained chan struct{}  // made by Shutdown, closed when no subscription is left
 }
 
 // NewCache returns a standalone cache, not held by any engine. Close it when
@@ -101,6 +105,9 @@ func (c *Cache) valueTopic(ctx context.Context, name string, size int) (*instanc
 	if err != nil {
 		return nil, err
 	}
+	if err := t.admitBytes(size); err != nil {
+		return nil, err
+	}
 	if err := t.admitPublish(); err != nil {
 		return nil, err
 	}
@@ -121,8 +128,10 @@ func (c *Cache) Subscribe(ctx context.Context, topic string, opts ...SubscribeOp
 }
 
 // Close closes the cache: its subscriptions end with an error wrapping
-// ErrClosed, and so do later calls on it. A cache of an engine is also removed
-// from the engine. Close is idempotent and always returns nil.
+// ErrClosed, and so do later calls on it. Items published but not yet read
+// are left unread (see SubscriptionStats.Unread); Shutdown lets them be read
+// first. A cache of an engine is also removed from the engine. Close is
+// idempotent and always returns nil.
 func (c *Cache) Close() error {
 	if c.engine != nil {
 		c.engine.forget(c)
@@ -131,13 +140,73 @@ func (c *Cache) Close() error {
 	return nil
 }
 
+// Shutdown closes the cache gracefully. It refuses new publishes and
+// subscriptions at once, with an error wrapping ErrClosed; every
+// subscription goes on until it has read what was published before (a
+// handler until its function has handled it), and then ends with an error
+// wrapping ErrClosed. Once no subscription is left, or when ctx is done,
+// Shutdown closes the cache, ending what is left as Close does, and returns
+// nil or ctx.Err().
+//
+// Every item whose publish returned before Shutdown was called reaches every
+// subscription that keeps reading (unless it had already lost it by falling
+// behind); a publish that runs while Shutdown starts may or may not. A
+// subscription that is not read keeps Shutdown waiting until ctx is done.
+// Shutdown is safe to call more than once and together with Close.
+func (c *Cache) Shutdown(ctx context.Context) error {
+	drained := c.startShutdown(&endError{msg: fmt.Sprintf("topics: cache %q shut down", c.name)})
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	c.Close()
+	return err
+}
+
+// startShutdown refuses publishes and subscriptions with e (unless the
+// cache is closing already), wakes every parked reader so that it sees the
+// shutdown, and returns a channel closed once no subscription is left.
+func (c *Cache) startShutdown(e *endError) <-chan struct{} {
+	c.mu.Lock()
+	c.closing.CompareAndSwap(nil, e)
+	if c.drained == nil {
+		c.drained = make(chan struct{})
+	}
+	drained := c.drained
+	c.mu.Unlock()
+	c.topics.Range(func(_ string, t anyInstance) bool {
+		t.wake()
+		return true
+	})
+	c.checkDrained()
+	return drained
+}
+
+// checkDrained closes drained once a shut-down cache has no subscription.
+func (c *Cache) checkDrained() {
+	if c.nsubs.Load() != 0 || c.closing.Load() == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drained != nil && c.nsubs.Load() == 0 {
+		select {
+		case <-c.drained:
+		default:
+			close(c.drained)
+		}
+	}
+}
+
 // usable returns the error that stops an operation on the cache before it
-// starts: the context is done, or the cache is closed.
+// starts: the context is done, or the cache is closed or shutting down.
 func (c *Cache) usable(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if e := c.end.Load(); e != nil {
+	if e := c.closing.Load(); e != nil {
 		return e
 	}
 	return nil
@@ -154,6 +223,7 @@ func (c *Cache) shutdown(e *endError) {
 		c.mu.Unlock()
 		return
 	}
+	c.closing.CompareAndSwap(nil, e)
 	c.end.Store(e)
 	if c.armed && c.sweeper.Stop() {
 		c.armed = false
@@ -194,7 +264,9 @@ func (c *Cache) reserveSubscriber() error {
 // when the instance has lost its last subscriber, lets the sweeper consider
 // it.
 func (c *Cache) leave(m *instanceMeta) {
-	c.nsubs.Add(-1)
+	if c.nsubs.Add(-1) == 0 {
+		c.checkDrained()
+	}
 	if m.subs.Add(-1) == 0 {
 		c.mu.Lock()
 		m.idleSeen = false
@@ -242,6 +314,7 @@ func (c *Cache) sweep() {
 		if m.idleSeen && m.idleMark == mark && m.subs.CompareAndSwap(0, dropped) {
 			c.retireTopic(t)
 			c.topics.Delete(name)
+			c.bytes.Add(-m.heldBytes())
 			if f := t.end(errDropped); f != nil {
 				fed = append(fed, f)
 			}
@@ -340,6 +413,9 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*instance[T], er
 		t.page = newPage()
 	}
 	t.ring.Init(c.cfg.ringSize)
+	if _, ok := any(t).(*instance[Value]); ok && c.cfg.maxBytes < math.MaxInt64 {
+		t.sizes = make([]atomic.Uint32, c.cfg.ringSize)
+	}
 	if subscribe {
 		t.subs.Store(1)
 	} else {

@@ -3,8 +3,10 @@ package topics_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -269,4 +271,57 @@ func TestMaxSubscribersFreedBySubscribeContext(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the slot of a subscription ended by its context was not freed")
 		<-time.After(time.Millisecond)
 	}
+}
+
+// TestMaxBytes: the payloads a cache's Value topics hold are bounded: a
+// publish that would go over the budget is refused and publishes nothing,
+// and room comes back as rings overwrite old items or topics are dropped.
+// (Without a budget, 256 publishes of 1 MiB to a topic nobody reads kept
+// 256 MiB alive.)
+func TestMaxBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t, topics.WithMaxBytes(1000), topics.WithRingSize(4), topics.WithTopicIdleTimeout(time.Minute))
+		ctx := t.Context()
+		payload := make([]byte, 300)
+		require.NoError(t, c.Publish(ctx, "a", payload))
+		require.NoError(t, c.Publish(ctx, "a", payload))
+		require.NoError(t, c.Publish(ctx, "b", payload))
+		assert.Equal(t, int64(900), c.Stats().Bytes)
+
+		err := c.Publish(ctx, "b", payload)
+		requireLimit(t, err, "test-cache", "MaxBytes", 1000)
+		h, err := topics.TopicOf[topics.Value](c, "b")
+		require.NoError(t, err)
+		requireLimit(t, h.Publish(ctx, topics.BytesValue(payload)), "test-cache", "MaxBytes", 1000)
+		st, _ := c.TopicStats("b")
+		assert.Equal(t, uint64(1), st.Published, "a refused publish takes no sequence")
+
+		// Small items fit, and a ring that wraps frees what it overwrites.
+		for range 8 {
+			require.NoError(t, c.PublishString(ctx, "b", "tiny"))
+		}
+		assert.Equal(t, int64(600+4*4), c.Stats().Bytes, "b holds its 4 newest items")
+		require.NoError(t, c.Publish(ctx, "b", payload))
+
+		// A dropped topic gives its bytes back.
+		time.Sleep(3 * time.Minute)
+		assert.Zero(t, c.Stats().Bytes)
+
+		// Typed topics are not counted.
+		ints, err := topics.TopicOf[[]byte](c, "raw")
+		require.NoError(t, err)
+		for range 10 {
+			require.NoError(t, ints.Publish(ctx, payload))
+		}
+		assert.Zero(t, c.Stats().Bytes)
+	})
+}
+
+func TestMaxBytesOptions(t *testing.T) {
+	_, err := topics.NewCache("c", topics.WithMaxBytes(0))
+	require.ErrorIs(t, err, topics.ErrInvalidOption)
+	c := newCache(t, topics.WithMaxBytes(math.MaxInt64))
+	require.NoError(t, c.Publish(t.Context(), "t", make([]byte, 1<<20)))
+	assert.Zero(t, c.Stats().Bytes, "no budget, nothing counted")
+	assert.Equal(t, int64(topics.DefaultMaxBytes), int64(256<<20))
 }

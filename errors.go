@@ -29,28 +29,24 @@ var (
 	ErrTopicType = errors.New("topics: topic carries another type")
 	// ErrInvalidOption: an option was given a value it does not accept.
 	ErrInvalidOption = errors.New("topics: invalid option")
-	// ErrPermissionDenied: the token behind a Session does not grant what
-	// was asked (publishing or subscribing to that topic of that cache).
-	ErrPermissionDenied = errors.New("topics: permission denied")
-	// ErrTokenExpired: the token has expired. A subscription opened under a
-	// token ends with an error wrapping both ErrClosed and ErrTokenExpired
-	// when the token expires. The remedy is a fresh token.
-	ErrTokenExpired = errors.New("topics: token expired")
-	// ErrTokenInvalid: a token is malformed, was not signed by any of the
-	// engine's keys (forged, altered, or signed with a key since dropped),
-	// or, given to MintToken, describes no token that can be minted.
-	ErrTokenInvalid = errors.New("topics: invalid token")
+	// ErrHeldBack: a publish gave up waiting for a Lossless subscription
+	// that had not read the item it would overwrite. The error also wraps
+	// the publish context's error, and says how many lossless
+	// subscriptions held it back.
+	ErrHeldBack = errors.New("topics: publish held back by a lossless subscription")
 )
 
 // A LimitError reports that a limit of a cache was reached. It matches
 // ErrLimitExceeded with errors.Is; use errors.As to read which limit it was.
 //
 // Limits of a whole cache ("MaxTopics", "MaxSubscribers") set Cache, Limit
-// and Max. The per-topic publish rate ("PublishRate", see WithPublishRate)
-// also sets Topic, Rate and RetryAfter, and Max is then its burst.
+// and Max. The byte budget ("MaxBytes", see WithMaxBytes) also sets the
+// Topic of the refused publish. The per-topic publish rate ("PublishRate",
+// see WithPublishRate) also sets Topic, Rate and RetryAfter, and Max is then
+// its burst.
 type LimitError struct {
 	Cache string // the cache whose limit was hit
-	Limit string // the limit's name, as in its option: "MaxTopics", "MaxSubscribers", "PublishRate"
+	Limit string // the limit's name, as in its option: "MaxTopics", "MaxSubscribers", "MaxBytes", "PublishRate"
 	Max   int    // the limit's value; for PublishRate, the burst
 
 	Topic      string        // for a per-topic limit: the topic; else ""

@@ -288,7 +288,7 @@ func ExampleCache_Stats() {
 	s := slow.Stats()
 	fmt.Printf("slow: delivered %d, missed %d, lag %d\n", s.Delivered, s.Missed, s.Lag)
 	// Output:
-	// {Name:shop Topics:1 Subscribers:2 Published:10 Delivered:11 Missed:6 MaxLag:3}
+	// {Name:shop Topics:1 Subscribers:2 Published:10 Delivered:11 Missed:6 Unread:0 MaxLag:3 Bytes:4}
 	// slow: delivered 1, missed 6, lag 3
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 )
 
@@ -15,10 +16,17 @@ import (
 // Subscription. Start one with Topic.Handle or Cache.Handle.
 //
 // A handler ends when it is stopped (Stop), when its subscription ends (the
-// context given to Handle is done, or the cache or engine is closed or
-// deleted), when its function returns an error, or when its function panics.
-// In every case its subscription is closed and its goroutine returns; Done is
-// then closed and Err says why.
+// context given to Handle is done, or the cache or engine is closed, shut
+// down or deleted), or when its function panics. In every case its
+// subscription is closed and its goroutine returns; Done is then closed and
+// Err says why.
+//
+// An error returned by the function does not end the handler: it goes on
+// with the next item. The error is logged by the cache's logger (WithLogger)
+// and counted (Failures). This is what an event bus needs: one item that
+// cannot be handled does not stop the handling of every later one. Give
+// Handle the option StopOnError to end the handler with the first error
+// instead.
 //
 // A panic in the function is recovered: it ends this handler only, never the
 // process, other handlers or other subscribers. The handler does not go on
@@ -44,6 +52,9 @@ type Handler struct {
 
 	gid     atomic.Uint64 // the handler goroutine's id, once it runs
 	stopped atomic.Bool   // Stop was called
+
+	failures atomic.Uint64         // errors the function returned and the handler went past
+	lastErr  atomic.Pointer[error] // the last of them
 
 	// Written by the handler goroutine before it closes done.
 	err    error
@@ -85,12 +96,11 @@ var (
 // Handle subscribes to the topic and calls fn for every item on a new
 // goroutine, in order, until the handler ends (see Handler). The
 // subscription starts as Subscribe's would, with the same options, and ends
-// when ctx is done.
+// when ctx is done. Besides the options of Subscribe it takes StopOnError.
 //
-// fn gets a context derived from ctx that is cancelled when the handler is
-// stopped: use it for work fn does on the item's behalf. If fn returns an
-// error the handler ends with that error; to keep going after an error,
-// handle it in fn and return nil.
+// fn gets a context derived from ctx: use it for work fn does on the item's
+// behalf. It is cancelled when ctx is done, which is how to interrupt an
+// item in progress; Stop lets the item finish.
 //
 // Handle returns the errors Subscribe returns, or an error wrapping
 // ErrInvalidOption if fn is nil; it then has started nothing.
@@ -99,11 +109,12 @@ func (h *Topic[T]) Handle(ctx context.Context, fn func(context.Context, Item[T])
 	if fn == nil {
 		return nil, fmt.Errorf("%w: nil handler function for topic %s", ErrInvalidOption, quoteName(h.name))
 	}
+	opts = append(slices.Clip(opts), forHandler)
 	s, err := h.Subscribe(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return startHandler(ctx, s, fn), nil
+	return startHandler(ctx, s, fn, opts), nil
 }
 
 // Handle is Topic.Handle for the untyped topic of that name: it calls fn for
@@ -113,22 +124,41 @@ func (c *Cache) Handle(ctx context.Context, topic string, fn func(context.Contex
 	if fn == nil {
 		return nil, fmt.Errorf("%w: nil handler function for topic %s", ErrInvalidOption, quoteName(topic))
 	}
+	opts = append(slices.Clip(opts), forHandler)
 	s, err := c.Subscribe(ctx, topic, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return startHandler(ctx, s, fn), nil
+	return startHandler(ctx, s, fn, opts), nil
 }
 
-func startHandler[T any](ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error) *Handler {
+// StopOnError makes a handler end with the first error its function
+// returns, as Err, Wait and Stop then report, instead of going past it. Only
+// Handle takes it; Subscribe refuses it with ErrInvalidOption.
+func StopOnError() SubscribeOption {
+	return subscribeOption(func(c *subscribeConfig) error {
+		c.stopOnError = true
+		return nil
+	})
+}
+
+// forHandler marks the options of a subscription a Handle makes, which may
+// hold handler options.
+var forHandler = subscribeOption(func(c *subscribeConfig) error {
+	c.handler = true
+	return nil
+})
+
+func startHandler[T any](ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error, opts []SubscribeOption) *Handler {
+	cfg, _ := buildSubscribeConfig(opts) // Subscribe accepted them
 	fctx, cancel := context.WithCancelCause(ctx)
 	h := &Handler{sub: s, cancel: cancel, done: make(chan struct{})}
-	go runHandler(h, fctx, s, fn)
+	go runHandler(h, fctx, s, fn, cfg.stopOnError)
 	return h
 }
 
 // runHandler is the handler's goroutine.
-func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error) {
+func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error, stopOnError bool) {
 	h.gid.Store(goid())
 	defer close(h.done)
 	defer h.cancel(nil)
@@ -147,9 +177,15 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 			return
 		}
 		if err := callHandler(ctx, fn, it, s); err != nil {
-			h.err = err
-			s.topic.cache.logHandlerEnd(err, it.Topic, it.Page, it.Sequence)
-			return
+			_, panicked := err.(*PanicError)
+			if panicked || err == errHandlerExited || stopOnError {
+				h.err = err
+				s.topic.cache.logHandlerFailure(err, true, it.Topic, it.Page, it.Sequence)
+				return
+			}
+			h.failures.Add(1)
+			h.lastErr.Store(&err)
+			s.topic.cache.logHandlerFailure(err, false, it.Topic, it.Page, it.Sequence)
 		}
 	}
 }
@@ -182,24 +218,27 @@ func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) e
 	return err
 }
 
-// Stop stops the handler: its subscription is closed and the context given
-// to its function is cancelled. Items not yet handled are dropped, as they
-// are when a Subscription is closed; to handle everything up to some item,
-// have the function return (or call Stop) when it sees that item. Stop then
-// waits for the function to return
-// and the goroutine to end, unless it is called by the function itself, in
-// which case it returns at once and the handler ends when the function
-// returns. (Called from another goroutine that the function waits for, it
-// deadlocks, as any wait for oneself does.)
+// Stop stops the handler: its subscription is closed, so that the function
+// is given no further item, and the item it is handling, if any, is
+// finished: its context is not cancelled (cancel the context given to
+// Handle to interrupt it). Items not yet given to the function are dropped,
+// as they are when a Subscription is closed, and counted in the
+// subscription's Unread. To handle everything published first, shut the
+// cache down instead (Cache.Shutdown), which lets every handler finish.
 //
-// Stop returns the handler's failure: the error its function returned, or a
-// *PanicError. It returns nil if the handler ended only because it was
-// stopped or its subscription ended, and nil when called from the function.
-// Stop is idempotent and safe to call from any goroutine.
+// Stop waits for the function to return and the goroutine to end, unless it
+// is called by the function itself, in which case it returns at once and
+// the handler ends when the function returns. (Called from another
+// goroutine that the function waits for, it deadlocks, as any wait for
+// oneself does.)
+//
+// Stop returns the handler's failure: the error its function returned with
+// StopOnError, or a *PanicError. It returns nil if the handler ended only
+// because it was stopped or its subscription ended, and nil when called from
+// the function. Stop is idempotent and safe to call from any goroutine.
 func (h *Handler) Stop() error {
 	h.stopped.Store(true)
 	_ = h.sub.Close()
-	h.cancel(errHandlerStopped)
 	select {
 	case <-h.done:
 	default:
@@ -212,6 +251,16 @@ func (h *Handler) Stop() error {
 		return h.err
 	}
 	return nil
+}
+
+// Failures returns how many times the function returned an error that the
+// handler went past (without StopOnError), and the last such error, or nil.
+func (h *Handler) Failures() (n uint64, last error) {
+	n = h.failures.Load()
+	if p := h.lastErr.Load(); p != nil {
+		last = *p
+	}
+	return n, last
 }
 
 // Done returns a channel that is closed when the handler has ended and its

@@ -2,6 +2,8 @@ package topics
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"reflect"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,14 @@ type instanceMeta struct {
 	limiter *rateLimiter // the publish rate; nil when unlimited
 	feed    *Feed        // set when the cache is sequenced elsewhere (seam.go)
 
+	// sizes holds, for a Value topic of a cache with a byte budget, the
+	// payload size of the item in each slot of the ring (see admitBytes).
+	sizes []atomic.Uint32
+
+	// heldBack is set while publishes fail waiting for lossless readers: a
+	// held-back episode, logged once.
+	heldBack atomic.Bool
+
 	// sent counts publishes handed to the sequencer. They do not move the
 	// ring, which only the feed writes, so the sweeper watches this instead.
 	sent atomic.Uint64
@@ -37,7 +47,8 @@ type instanceMeta struct {
 	idleSeen bool   // no subscriber at the last sweep
 	idleMark uint64 // activity at the last sweep
 
-	stats topicStats // open subscriptions and totals (stats.go)
+	stats   topicStats    // open subscriptions and totals (stats.go)
+	endHead atomic.Uint64 // the ring's head when the instance ended
 }
 
 // dropped is the subscriber count of an instance the sweeper has dropped: no
@@ -85,6 +96,7 @@ type anyInstance interface {
 	head() uint64
 	activity() uint64
 	end(cause *endError) *Feed
+	wake()
 	elemType() reflect.Type
 }
 
@@ -107,6 +119,7 @@ func (t *instance[T]) activity() uint64 {
 // feed if the Sequencer must be told (Sequencer.Close); the caller tells it,
 // holding no lock.
 func (t *instance[T]) end(cause *endError) *Feed {
+	t.endHead.Store(t.ring.Head())
 	t.ring.RemoveGates()
 	t.ring.WakeAll()
 	if f := t.feed; f != nil && f.end(cause) {
@@ -114,6 +127,9 @@ func (t *instance[T]) end(cause *endError) *Feed {
 	}
 	return nil
 }
+
+// wake wakes every parked reader, to look at the cache again.
+func (t *instance[T]) wake() { t.ring.WakeAll() }
 
 // publish publishes v as publisher to an instance whose checks, admitPublish
 // included, have passed, and gives the rate token back if it fails.
@@ -123,12 +139,34 @@ func (t *instance[T]) publish(ctx context.Context, publisher *string, v T) error
 		// Only Value topics are fed, so T is Value here.
 		err = f.send(ctx, publisher, *(*Value)(unsafe.Pointer(&v)))
 	} else {
-		_, err = t.ring.Publish(ctx, publisher, v)
+		var seq uint64
+		seq, err = t.ring.Publish(ctx, publisher, v)
+		if err != nil {
+			err = t.heldBackError(err)
+		} else {
+			if t.heldBack.Load() {
+				t.heldBack.Store(false)
+			}
+			if t.sizes != nil {
+				t.holdBytes(seq, (*Value)(unsafe.Pointer(&v)).Len())
+			}
+		}
 	}
 	if err != nil && t.limiter != nil {
 		t.limiter.refund()
 	}
 	return err
+}
+
+// heldBackError is the error of a publish whose context ended while it
+// waited for lossless readers (ctxErr), and logs the start of an episode.
+func (t *instance[T]) heldBackError(ctxErr error) error {
+	n := t.ring.Holding()
+	if !t.heldBack.Swap(true) {
+		t.cache.logHeldBack(t.name, t.currentPage(), n, ctxErr)
+	}
+	return fmt.Errorf("%w: topic %s of cache %q: %d lossless subscriptions have not read the item it would overwrite: %w",
+		ErrHeldBack, quoteName(t.name), t.cache.name, n, ctxErr)
 }
 
 // MaxPage is the greatest page number. Pages fit in 53 bits so that clients
@@ -154,4 +192,44 @@ func newPage() uint64 {
 			return p
 		}
 	}
+}
+
+// A cache's byte budget (WithMaxBytes) bounds the payload bytes its Value
+// topics hold. Each such topic notes the size of the payload in each slot of
+// its ring; a publish swaps its size into its slot and adds the difference to
+// the cache's count, so the count is the sum of what every ring holds (a
+// publisher lapped while descheduled may leave its own size in a slot a
+// newer item took, until the next lap). Rejected: reading the size of the
+// item being overwritten from the ring's entries, whose memory a publisher
+// may not read once it has left its slot.
+
+// admitBytes refuses a publish of n payload bytes that would take the cache
+// over its budget, counting what the publish will overwrite as freed.
+func (t *instance[T]) admitBytes(n int) error {
+	if t.sizes == nil {
+		return nil
+	}
+	c := t.cache
+	freed := int64(t.sizes[(t.ring.Head()+1)&uint64(len(t.sizes)-1)].Load())
+	if c.bytes.Load()+int64(n)-freed > c.cfg.maxBytes {
+		return &LimitError{Cache: c.name, Limit: "MaxBytes", Max: int(min(c.cfg.maxBytes, math.MaxInt)), Topic: t.name}
+	}
+	return nil
+}
+
+// holdBytes notes that the item at ring sequence seq holds n bytes.
+func (t *instance[T]) holdBytes(seq uint64, n int) {
+	old := t.sizes[seq&uint64(len(t.sizes)-1)].Swap(uint32(n))
+	if d := int64(n) - int64(old); d != 0 {
+		t.cache.bytes.Add(d)
+	}
+}
+
+// heldBytes returns the payload bytes the instance's ring holds.
+func (m *instanceMeta) heldBytes() int64 {
+	var n int64
+	for i := range m.sizes {
+		n += int64(m.sizes[i].Load())
+	}
+	return n
 }

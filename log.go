@@ -6,28 +6,13 @@ import (
 	"log/slog"
 )
 
-// Logging.
+// Logging: the records are listed in the package doc ("Logging").
 //
-// A cache logs only what an operator would want to hear about and could not
-// easily see otherwise, and is silent unless given a logger:
-//
-//   - Warn "topics: subscriber is missing items" when a subscription that was
-//     keeping up (or is new) reads an item whose Missed is not 0: the start
-//     of a loss episode. Later losses in the same episode are not logged.
-//   - Info "topics: subscriber caught up" when a subscription in a loss
-//     episode reads the newest item of its topic: the end of the episode,
-//     with how many items it lost in it.
-//   - Error "topics: handler panicked" and "topics: handler failed" when a
-//     Handler stops because its function panicked or returned an error.
-//
-// Records carry the attributes cache, topic and page, and, as relevant,
-// sequence (of the item read), missed (lost just before it), missed_episode,
-// missed_total (over the subscription's life), error, panic and stack.
-//
-// Whether a subscription is in an episode is tracked by its reading goroutine
-// alone, on the item that reports the loss and on the following ones until
-// it catches up; a subscription that keeps up pays one predictable branch per
-// item, and nothing allocates unless a record is logged.
+// Whether a subscription is in a loss episode is tracked by its reading
+// goroutine alone, on the item that reports the loss and on the following
+// ones until it catches up; a subscription that keeps up pays one
+// predictable branch per item, and nothing allocates unless a record is
+// logged.
 
 // WithLogger makes caches log to l (see the package doc, "Logging"). Given to
 // New, it is the logger of every cache of the engine. A nil l, the default,
@@ -75,8 +60,9 @@ func (s *Subscription[T]) logEpisode(level slog.Level, msg string, page, sequenc
 	)
 }
 
-// logHandlerEnd logs that a handler ended because its function failed.
-func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
+// logHandlerFailure logs that a handler's function failed on an item, and
+// whether the handler ended for it.
+func (c *Cache) logHandlerFailure(err error, ended bool, topic string, page, seq uint64) {
 	l := c.cfg.logger
 	if l == nil {
 		return
@@ -87,7 +73,10 @@ func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
 		slog.Uint64("page", page),
 		slog.Uint64("sequence", seq),
 	}
-	msg := "topics: handler failed"
+	msg := "topics: handler failed on an item, and goes on"
+	if ended {
+		msg = "topics: handler failed"
+	}
 	if pe, ok := err.(*PanicError); ok {
 		msg = "topics: handler panicked"
 		attrs = append(attrs, slog.String("panic", fmt.Sprint(pe.Value)), slog.String("stack", string(pe.Stack)))
@@ -95,4 +84,18 @@ func (c *Cache) logHandlerEnd(err error, topic string, page, seq uint64) {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	l.LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
+}
+
+// logHeldBack logs the start of an episode of publishes that gave up
+// waiting for n lossless readers of a topic.
+func (c *Cache) logHeldBack(topic string, page uint64, n int, err error) {
+	if l := c.cfg.logger; l != nil {
+		l.LogAttrs(context.Background(), slog.LevelWarn, "topics: publisher held back by lossless subscribers",
+			slog.String("cache", c.name),
+			slog.String("topic", topic),
+			slog.Uint64("page", page),
+			slog.Int("lossless_behind", n),
+			slog.String("error", err.Error()),
+		)
+	}
 }

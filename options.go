@@ -20,6 +20,9 @@ const (
 	DefaultMaxTopics = 1 << 16
 	// DefaultMaxValueSize is the largest Value payload, in bytes.
 	DefaultMaxValueSize = 1 << 20
+	// DefaultMaxBytes is the most payload bytes the Value topics of a cache
+	// hold at once.
+	DefaultMaxBytes = 256 << 20
 	// DefaultTopicIdleTimeout is how long a topic with no subscribers and no
 	// publishes is kept before it is dropped.
 	DefaultTopicIdleTimeout = 5 * time.Minute
@@ -46,6 +49,7 @@ type cacheConfig struct {
 	maxSubscribers int
 	maxTopics      int
 	maxValueSize   int
+	maxBytes       int64
 	idleTimeout    time.Duration
 	publishRate    *rateConfig  // nil: no publish rate limit (ratelimit.go)
 	logger         *slog.Logger // nil: silent (see WithLogger, log.go)
@@ -60,6 +64,7 @@ func buildCacheConfig(engineOpts, cacheOpts []Option) (cacheConfig, error) {
 		maxSubscribers: DefaultMaxSubscribers,
 		maxTopics:      DefaultMaxTopics,
 		maxValueSize:   DefaultMaxValueSize,
+		maxBytes:       DefaultMaxBytes,
 		idleTimeout:    DefaultTopicIdleTimeout,
 	}
 	for _, opts := range [][]Option{engineOpts, cacheOpts} {
@@ -141,6 +146,30 @@ func WithMaxValueSize(n int) Option {
 	})
 }
 
+// WithMaxBytes limits the payload bytes that the Value topics of a cache
+// hold at once: the payloads of the items their rings keep for slow
+// subscribers and for ResumeAt. A publish that would take the cache over it
+// is refused with a *LimitError (Limit "MaxBytes"), having published
+// nothing; as rings move on and overwrite old items, room comes back. n must
+// be at least 1; math.MaxInt64 turns the budget off. The default is
+// DefaultMaxBytes.
+//
+// The budget counts what the rings hold; a ring also keeps alive, for
+// readers and late publishers, up to a few hundred items beyond its size
+// (internal/ring: spare chunks). It costs a Value topic 4 bytes per slot of
+// its ring. Typed topics other than Topic[Value] are not counted: what they
+// hold is bounded by RingSize items of T, and what those items point to, per
+// topic, and by MaxTopics topics.
+func WithMaxBytes(n int64) Option {
+	return cacheOption(func(c *cacheConfig) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: WithMaxBytes(%d): must be at least 1", ErrInvalidOption, n)
+		}
+		c.maxBytes = n
+		return nil
+	})
+}
+
 // WithTopicIdleTimeout sets how long a topic with no subscribers and no
 // publishes is kept. After that it is dropped with the items it held; the
 // next publish or subscribe creates it afresh, with a new page. A topic is
@@ -164,6 +193,8 @@ type subscribeConfig struct {
 	resumeSequence uint64
 	endAt          time.Time // EndAt; zero if none
 	endCause       error
+	stopOnError    bool // StopOnError
+	handler        bool // the options are a Handle's
 }
 
 // endError is the error that ends a subscription at its EndAt time.
@@ -188,6 +219,9 @@ func buildSubscribeConfig(opts []SubscribeOption) (subscribeConfig, error) {
 		if err := o.applySubscribe(cfg); err != nil {
 			return *cfg, err
 		}
+	}
+	if cfg.stopOnError && !cfg.handler {
+		return *cfg, fmt.Errorf("%w: StopOnError is an option of Handle, not of Subscribe", ErrInvalidOption)
 	}
 	if cfg.lossless && cfg.noLossless {
 		return *cfg, fmt.Errorf("%w: Lossless is not allowed here (NoLossless)", ErrInvalidOption)
@@ -223,11 +257,21 @@ func ResumeAt(page, sequence uint64) SubscribeOption {
 }
 
 // Lossless makes a subscription lossless: while it is open, no publisher
-// overwrites an item it has not read. A publish that would have to waits
-// until the subscription reads on, or until the publish's context is done
-// (it then returns ctx.Err() having published nothing), or until the
-// subscription ends. Ordinary subscriptions of the same topic keep losing
-// items when they fall behind and never slow anyone down.
+// overwrites an item it has not read, and it never reports a loss (an item
+// with Missed > 0): it delivers, or it ends. A publish that would have to
+// overwrite an unread item waits until the subscription reads on, or until
+// the subscription ends, or until the publish's context is done: it then
+// returns an error wrapping ErrHeldBack and ctx.Err(), having published
+// nothing. Ordinary subscriptions of the same topic keep losing items when
+// they fall behind and never slow anyone down.
+//
+// Close a lossless subscription you stop reading. One that is dropped
+// without Close stops holding up publishers once the garbage collector finds
+// it unreachable (and its Subscribe context, if it has one, no longer refers
+// to it); its figures are lost with it.
+//
+// Of a topic sequenced elsewhere (Sequencer), a lossless subscription loses
+// nothing in this process, and reports the gaps the sequencer's feed had.
 //
 // A lossless subscription costs a cursor, as any subscription does; what it
 // buys is paid by publishers, who wait for the slowest lossless reader once

@@ -201,10 +201,14 @@ func (f *Feed) Put(ctx context.Context, page, sequence uint64, publisher string,
 	}
 	got, err := r.Publish(ctx, f.publisher, v)
 	if err != nil {
-		return err
+		return f.t.heldBackError(err)
 	}
 	if got != next {
 		panic("topics: internal error: a fed ring was published to by someone else")
+	}
+	if f.t.sizes != nil {
+		// Counted, never refused: the item is published already, elsewhere.
+		f.t.holdBytes(got, v.Len())
 	}
 	f.page, f.last = page, sequence
 	return nil

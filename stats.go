@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+	"weak"
 )
 
 // Statistics.
@@ -43,6 +44,15 @@ import (
 // works through a backlog they may trail its reading by fewer than 32 items
 // (they are published in batches, to keep delivery cheap). Lag is computed
 // from the topic's head read after them.
+//
+// While the subscription is open, Delivered+Missed+Lag is what was published
+// to the topic since it started. Once it has ended, Lag is 0 and Unread is
+// what it left unread: Delivered+Missed+Unread is what was published while
+// it was open. The figures of an ended subscription are final once its
+// reader has seen the end (Next returned the error, a range loop over All
+// ended, its handler returned), or at once if the reader closed it; until
+// then, Delivered may trail by what the reader read last, and Unread
+// counts it.
 type SubscriptionStats struct {
 	Topic     string // the topic's name
 	Page      uint64 // the topic instance the subscription reads
@@ -50,16 +60,21 @@ type SubscriptionStats struct {
 	Missed    uint64 // items lost by falling behind: the sum of Item.Missed so far
 	// Lag is how many items published to the topic the subscription has
 	// neither received nor been told it missed. Once Lag exceeds the ring
-	// size, the excess is certain to be missed.
+	// size, the excess is certain to be missed. It is 0 once the
+	// subscription has ended.
 	Lag uint64
+	// Unread is how many items published while the subscription was open
+	// it had neither received nor been told it missed when it ended: 0 while
+	// it is open.
+	Unread uint64
 }
 
 // TopicStats is a snapshot of one topic's figures.
 //
-// Published is the topic's head when it was read. Delivered and Missed add up
-// the figures of every subscription the topic has had on this page: those
-// still open, each read as a consistent pair (see SubscriptionStats), and
-// those that have ended, as they were when they ended. Subscribers is the
+// Published is the topic's head when it was read. Delivered, Missed and
+// Unread add up the figures of every subscription the topic has had on this
+// page: those still open, each read as a consistent pair (see
+// SubscriptionStats), and those that have ended, as they are final. Subscribers is the
 // number of open subscriptions included, and MaxLag the largest Lag among
 // them. The subscriptions' counters are read one after the other while
 // publishing and delivery go on: the figures are never torn and never go
@@ -74,6 +89,7 @@ type TopicStats struct {
 	Subscribers int    // open subscriptions
 	Delivered   uint64 // items delivered to its subscriptions
 	Missed      uint64 // items its subscriptions lost by falling behind
+	Unread      uint64 // items its ended subscriptions left unread
 	MaxLag      uint64 // the largest Lag of an open subscription
 }
 
@@ -88,7 +104,9 @@ type CacheStats struct {
 	Published   uint64 // items published to its topics, dropped ones included
 	Delivered   uint64 // items delivered to its subscriptions
 	Missed      uint64 // items its subscriptions lost by falling behind
+	Unread      uint64 // items its ended subscriptions left unread
 	MaxLag      uint64 // the largest Lag of an open subscription
+	Bytes       int64  // payload bytes its Value topics hold (see WithMaxBytes)
 }
 
 // hotCounts is the part of a subscription's statistics that its reader
@@ -105,6 +123,8 @@ type hotCounts struct {
 	dirty    bool // missed changed: publish with the next delivery
 	lossless bool // the subscription has a gate to advance (opt.gate)
 	fed      bool // the topic is fed: place items with opt.fed (seam.go)
+	ctxEnds  bool // the Subscribe context can end it: look at opt.ctx
+	final    bool // the reader has seen the end and made its figures final
 }
 
 // publishing marks a published delivered count while missed changes.
@@ -189,54 +209,89 @@ func (st *subStats) lag(delivered, missed, head uint64) uint64 {
 // allocate.
 func (s *Subscription[T]) Stats() SubscriptionStats {
 	d, m := s.stats.counts()
-	return SubscriptionStats{
+	out := SubscriptionStats{
 		Topic:     s.topic.name,
 		Page:      s.topic.currentPage(),
 		Delivered: d,
 		Missed:    m,
-		Lag:       s.stats.lag(d, m, s.topic.ring.Head()),
 	}
+	switch {
+	case s.end.Load() != nil:
+		out.Unread = s.stats.lag(d, m, s.end.Load().head)
+	case s.topic.cache.end.Load() != nil:
+		out.Unread = s.stats.lag(d, m, s.topic.endHead.Load())
+	default:
+		out.Lag = s.stats.lag(d, m, s.topic.ring.Head())
+	}
+	return out
 }
 
 // topicStats is a topic's part in the statistics.
 type topicStats struct {
 	mu   sync.Mutex
-	subs *subStats // open subscriptions
+	subs *subStats // open subscriptions, but for lossless ones
+	// Open lossless subscriptions, held weakly so that one dropped without
+	// Close can be collected, and its gate with it (see subscribe).
+	lossless map[weak.Pointer[subStats]]struct{}
 	// Totals of the subscriptions that have ended.
-	delivered, missed uint64
+	delivered, missed, unread uint64
 }
 
-// track links a new subscription that starts reading at start.
+// track counts in a new subscription that starts reading at start.
 func (m *instanceMeta) track(st *subStats, start uint64) {
 	st.start.Store(start)
 	ts := &m.stats
 	ts.mu.Lock()
-	st.next = ts.subs
-	if st.next != nil {
-		st.next.prev = st
+	if st.hot().lossless {
+		if ts.lossless == nil {
+			ts.lossless = make(map[weak.Pointer[subStats]]struct{})
+		}
+		ts.lossless[weak.Make(st)] = struct{}{}
+	} else {
+		st.next = ts.subs
+		if st.next != nil {
+			st.next.prev = st
+		}
+		ts.subs = st
 	}
-	ts.subs = st
 	ts.mu.Unlock()
 	if m.cache.end.Load() != nil {
 		// The cache closed meanwhile, and its retireSubscriptions may have
-		// run before st was linked.
-		m.untrack(st)
+		// run before st was counted in.
+		m.untrack(st, m.endHead.Load())
 	}
 }
 
-// untrack unlinks a subscription that has ended and adds its counters to the
-// topic's totals. A delivery racing with the end is counted by the
-// subscription but may be missing from the totals.
-func (m *instanceMeta) untrack(st *subStats) {
+// untrack counts out a subscription that has ended with the topic's head
+// at head, and adds its figures to the topic's totals. A reader that reads
+// on as it ends makes its figures final later (finalStats).
+func (m *instanceMeta) untrack(st *subStats, head uint64) {
 	ts := &m.stats
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if st.prev == nil && ts.subs != st {
-		return // not linked
+	if !ts.remove(st) {
+		return
 	}
 	d, mi := st.counts()
 	ts.delivered += d
 	ts.missed += mi
+	ts.unread += st.lag(d, mi, head)
+}
+
+// remove takes st out of the open subscriptions, and reports whether it was
+// there. ts.mu must be held.
+func (ts *topicStats) remove(st *subStats) bool {
+	if st.hot().lossless {
+		k := weak.Make(st)
+		if _, ok := ts.lossless[k]; !ok {
+			return false
+		}
+		delete(ts.lossless, k)
+		return true
+	}
+	if st.prev == nil && ts.subs != st {
+		return false
+	}
 	if st.prev != nil {
 		st.prev.next = st.next
 	} else {
@@ -246,6 +301,56 @@ func (m *instanceMeta) untrack(st *subStats) {
 		st.next.prev = st.prev
 	}
 	st.prev, st.next = nil, nil
+	return true
+}
+
+// untrackWeak forgets a lossless subscription that was collected without
+// having ended.
+func (m *instanceMeta) untrackWeak(k weak.Pointer[subStats]) {
+	ts := &m.stats
+	ts.mu.Lock()
+	delete(ts.lossless, k)
+	ts.mu.Unlock()
+}
+
+// finalStats publishes the final figures of a subscription whose reader has
+// seen its end, and moves what the reader read since its end was counted
+// from the topic's unread total to its delivered and missed ones.
+func (m *instanceMeta) finalStats(st *subStats) {
+	ts := &m.stats
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	d0, m0 := st.counts()
+	st.flush()
+	if ts.has(st) {
+		return // still counted in: its end will count these figures
+	}
+	d, mi := st.counts()
+	ts.delivered += d - d0
+	ts.missed += mi - m0
+	ts.unread -= min(ts.unread, d-d0+mi-m0)
+}
+
+// has reports whether st is among the open subscriptions. ts.mu must be
+// held.
+func (ts *topicStats) has(st *subStats) bool {
+	if st.hot().lossless {
+		_, ok := ts.lossless[weak.Make(st)]
+		return ok
+	}
+	return st.prev != nil || ts.subs == st
+}
+
+// eachOpen calls f for every open subscription. ts.mu must be held.
+func (ts *topicStats) eachOpen(f func(*subStats)) {
+	for st := ts.subs; st != nil; st = st.next {
+		f(st)
+	}
+	for k := range ts.lossless {
+		if st := k.Value(); st != nil {
+			f(st)
+		}
+	}
 }
 
 // statsOf returns the figures of a topic.
@@ -255,10 +360,10 @@ func statsOf(t anyInstance) TopicStats {
 	out := TopicStats{Name: m.name, Page: m.currentPage()}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	out.Delivered, out.Missed = ts.delivered, ts.missed
+	out.Delivered, out.Missed, out.Unread = ts.delivered, ts.missed, ts.unread
 	var minCursor *subStats
 	var minD, minM uint64
-	for st := ts.subs; st != nil; st = st.next {
+	ts.eachOpen(func(st *subStats) {
 		d, mi := st.counts()
 		out.Delivered += d
 		out.Missed += mi
@@ -266,7 +371,7 @@ func statsOf(t anyInstance) TopicStats {
 		if minCursor == nil || st.start.Load()+d+mi < minCursor.start.Load()+minD+minM {
 			minCursor, minD, minM = st, d, mi
 		}
-	}
+	})
 	// Read after every counter, so that no lag comes out negative.
 	head := t.head()
 	out.Published = m.published(head)
@@ -311,7 +416,7 @@ func (c *Cache) AllTopicStats() []TopicStats {
 // droppedStats are the totals of the topics a cache has dropped; under
 // Cache.mu.
 type droppedStats struct {
-	published, delivered, missed uint64
+	published, delivered, missed, unread uint64
 }
 
 // retireTopic adds the totals of a topic being dropped to the cache's.
@@ -321,6 +426,7 @@ func (c *Cache) retireTopic(t anyInstance) {
 	c.dropped.published += s.Published
 	c.dropped.delivered += s.Delivered
 	c.dropped.missed += s.Missed
+	c.dropped.unread += s.Unread
 }
 
 // Stats returns a snapshot of the cache's figures. It is safe for concurrent
@@ -335,6 +441,8 @@ func (c *Cache) Stats() CacheStats {
 	out.Published = c.dropped.published
 	out.Delivered = c.dropped.delivered
 	out.Missed = c.dropped.missed
+	out.Unread = c.dropped.unread
+	out.Bytes = c.bytes.Load()
 	c.topics.Range(func(_ string, v anyInstance) bool {
 		s := statsOf(v)
 		out.Topics++
@@ -342,6 +450,7 @@ func (c *Cache) Stats() CacheStats {
 		out.Published += s.Published
 		out.Delivered += s.Delivered
 		out.Missed += s.Missed
+		out.Unread += s.Unread
 		out.MaxLag = max(out.MaxLag, s.MaxLag)
 		return true
 	})
@@ -376,17 +485,20 @@ func (e *Engine) sortedCaches() []*Cache {
 // not keep them reachable.
 func (c *Cache) retireSubscriptions() {
 	c.topics.Range(func(_ string, v anyInstance) bool {
-		ts := &v.meta().stats
+		m := v.meta()
+		head := m.endHead.Load()
+		ts := &m.stats
 		ts.mu.Lock()
-		for st := ts.subs; st != nil; {
-			d, m := st.counts()
+		var open []*subStats
+		ts.eachOpen(func(st *subStats) { open = append(open, st) })
+		for _, st := range open {
+			ts.remove(st)
+			d, mi := st.counts()
 			ts.delivered += d
-			ts.missed += m
-			next := st.next
-			st.prev, st.next = nil, nil
-			st = next
+			ts.missed += mi
+			ts.unread += st.lag(d, mi, head)
 		}
-		ts.subs = nil
+		clear(ts.lossless)
 		ts.mu.Unlock()
 		return true
 	})

@@ -127,6 +127,7 @@ func TestCacheStats(t *testing.T) {
 		Delivered:   2,
 		Missed:      1,
 		MaxLag:      1, // a has 3 to read, the second on b has 1
+		Bytes:       5, // one-byte payloads: 2 in a, 1 in b, 2 in c
 	}, got)
 
 	all := c.AllTopicStats()

@@ -3,8 +3,10 @@ package topics
 import (
 	"context"
 	"iter"
+	"runtime"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/ringbus/topics/internal/ring"
 )
@@ -41,7 +43,7 @@ type Subscription[T any] struct {
 	next  uint64
 	topic *instance[T]
 	cur   ring.Cursor[T] // the chunk of entries the reader holds; reader only
-	end   atomic.Pointer[endError]
+	end   atomic.Pointer[ending]
 	hot   hotCounts // statistics kept by the reader (stats.go)
 
 	// Cold: read once per subscription, or written by publishers only
@@ -55,14 +57,30 @@ type Subscription[T any] struct {
 // that a plain one fits in 128 bytes. It is set before the subscription is
 // handed out and not replaced afterwards.
 type subOptional struct {
-	gate        *ring.Gate  // the cursor publishers wait for (Lossless)
-	stop        func() bool // detaches from the Subscribe context; nil if it has none
-	timer       *time.Timer // ends the subscription at its EndAt time; nil if none
-	episodeLoss uint64      // items missed in this loss episode (log.go); reader only
-	fed         fedReader   // where a reader of a fed topic is (seam.go); reader only
+	gate        *ring.Gate      // the cursor publishers wait for (Lossless)
+	ctx         context.Context // the Subscribe context, if it can end; Next looks at it
+	stop        func() bool     // detaches from the Subscribe context; nil if it has none
+	timer       *time.Timer     // ends the subscription at its EndAt time; nil if none
+	cleanup     runtime.Cleanup // lets go of the gate if the subscription is dropped (Lossless)
+	episodeLoss uint64          // items missed in this loss episode (log.go); reader only
+	fed         fedReader       // where a reader of a fed topic is (seam.go); reader only
+}
+
+// An ending is why a subscription ended, and the topic's head at that
+// moment: what it had not read up to there, it left unread.
+type ending struct {
+	err  *endError
+	head uint64
 }
 
 var errSubscriptionClosed = &endError{msg: "topics: subscription closed"}
+
+// The outcomes of reading one entry (fill).
+const (
+	filled  = iota // the item is in the caller's Item
+	skipped        // the entry was passed over; read on
+	stopped        // the subscription has ended; read no further
+)
 
 func subscribe[T any](ctx context.Context, c *Cache, name string, opts []SubscribeOption) (*Subscription[T], error) {
 	cfg, err := buildSubscribeConfig(opts)
@@ -97,6 +115,9 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 	if cfg.lossless || ctx.Done() != nil || !cfg.endAt.IsZero() || c.cfg.logger != nil || t.feed != nil {
 		s.opt = new(subOptional)
 	}
+	if ctx.Done() != nil {
+		s.opt.ctx, s.hot.ctxEnds = ctx, true
+	}
 	start := func(head uint64) uint64 { return startAt(t, cfg, head) }
 	if f := t.feed; f != nil {
 		s.hot.fed = true
@@ -110,19 +131,51 @@ func subscribe[T any](ctx context.Context, c *Cache, name string, opts []Subscri
 	}
 	s.waiter.Init()
 	t.track(&s.stats, s.next)
+	ctxDone := func() { s.finish(ctxEnd(ctx)) }
+	if cfg.lossless {
+		// A lossless subscription dropped without Close would hold up the
+		// publishers of its topic for good: the garbage collector lets go
+		// of its gate. Nothing the engine keeps may reach it, so what ends
+		// it later holds it weakly (see track, and Next's ctx.Done).
+		ws := weak.Make(s)
+		ctxDone = func() {
+			if s := ws.Value(); s != nil {
+				s.finish(ctxEnd(ctx))
+			}
+		}
+		s.opt.cleanup = runtime.AddCleanup(s, abandoned[T], abandonedSub[T]{t, s.opt.gate, weak.Make(&s.stats)})
+	}
 	if ctx.Done() != nil {
-		s.opt.stop = context.AfterFunc(ctx, func() {
-			s.finish(&endError{
-				msg:   "topics: subscription ended: " + context.Cause(ctx).Error(),
-				cause: context.Cause(ctx),
-			})
-		})
+		s.opt.stop = context.AfterFunc(ctx, ctxDone)
 	}
 	if !cfg.endAt.IsZero() {
-		end := cfg.endError()
-		s.opt.timer = time.AfterFunc(time.Until(cfg.endAt), func() { s.finish(end) })
+		e := cfg.endError()
+		s.opt.timer = time.AfterFunc(time.Until(cfg.endAt), func() { s.finish(e) })
 	}
 	return s, nil
+}
+
+// ctxEnd is the end of a subscription whose Subscribe context is done.
+func ctxEnd(ctx context.Context) *endError {
+	cause := context.Cause(ctx)
+	return &endError{msg: "topics: subscription ended: " + cause.Error(), cause: cause}
+}
+
+// abandonedSub is what a lossless subscription's cleanup needs, and nothing
+// that reaches the subscription.
+type abandonedSub[T any] struct {
+	t    *instance[T]
+	gate *ring.Gate
+	key  weak.Pointer[subStats]
+}
+
+// abandoned ends a lossless subscription that became unreachable without
+// being closed: its gate goes, so that publishers go on. Its figures are
+// lost with it.
+func abandoned[T any](d abandonedSub[T]) {
+	d.t.ring.RemoveGate(d.gate)
+	d.t.untrackWeak(d.key)
+	d.t.cache.leave(&d.t.instanceMeta)
 }
 
 // startAt returns the first sequence a new subscription wants, given the
@@ -151,11 +204,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 	r := &s.topic.ring
 	for {
 		if err := s.ended(); err != nil {
-			// Ended by its cache or engine, perhaps: let go of the Subscribe
-			// context now, so that a subscription read to its end holds
-			// nothing through it.
-			s.detach()
-			s.cur.Release()
+			s.final()
 			return Item[T]{}, err
 		}
 		if err := ctx.Err(); err != nil {
@@ -165,6 +214,12 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 			if s.deliver(&it, e, seq) {
 				return it, nil
 			}
+			continue
+		}
+		if s.topic.cache.closing.Load() != nil && s.next > r.Head() {
+			// The cache is shutting down and everything published before
+			// is read: the subscription is done.
+			s.finish(s.topic.cache.closing.Load())
 			continue
 		}
 		// Nothing to read: park, then look once more (the ring's handshake
@@ -186,6 +241,12 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 			select {
 			case <-s.waiter.C():
 			case <-done:
+				if s.hot.lossless {
+					// Leave the ring's stack of parked readers now, so that
+					// it does not keep a dropped lossless subscription (and
+					// the publishers it holds up) alive.
+					r.WakeAll()
+				}
 			}
 		} else {
 			<-s.waiter.C() // a plain receive: cheaper than a select
@@ -199,7 +260,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 // it and copy it again in wider moves, which stalls on store forwarding and
 // cost about a third of a delivery.
 func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T], seq uint64) bool {
-	if !s.fill(it, e, seq) {
+	if s.fill(it, e, seq) != filled {
 		return false
 	}
 	s.commit(s.hot.d - 1)
@@ -207,10 +268,15 @@ func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T], seq uint64) boo
 }
 
 // fill fills it with entry e, the item of sequence seq in the ring, moves
-// the cursor past e and counts the delivery. The caller then commits. It
-// returns false, having moved the cursor only, for an item of a fed topic
-// too old to be placed (see fedReader.place).
-func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) bool {
+// the cursor past e and counts the delivery; the caller then commits. It
+// returns skipped, having moved the cursor only, for an item of a fed topic
+// too old to be placed (see fedReader.place), and stopped, having done
+// nothing, when a lossless subscription finds itself lapped: its gate is
+// gone, so it has ended, and a lossless subscription never reports a loss.
+func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) int {
+	if s.hot.lossless && seq != s.next && s.ended() != nil {
+		return stopped
+	}
 	// Field by field: a composite literal is built on the stack and copied.
 	it.Topic = s.topic.name
 	it.Sequence = seq
@@ -222,7 +288,7 @@ func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) bool {
 		if it.Page, it.Sequence, it.Missed, ok = s.opt.fed.place(s.topic.feed, seq); !ok {
 			s.stats.shiftStart(ringMissed+1, 0)
 			s.next = seq + 1
-			return false
+			return skipped
 		}
 		if it.Missed != ringMissed {
 			// Lag counts ring sequences: a gap in the feed had none, and
@@ -241,7 +307,7 @@ func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) bool {
 	}
 	s.next = seq + 1
 	s.hot.d++
-	return true
+	return filled
 }
 
 // recordLoss counts the items lost before an item (at ring sequence seq,
@@ -291,7 +357,7 @@ func (s *Subscription[T]) commit(d uint64) {
 func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, error) {
 	mustContext(ctx)
 	if len(items) == 0 {
-		return 0, nil
+		return 0, s.ended()
 	}
 	// The first item as Next gets it: waiting if need be, or reporting why
 	// there will be none.
@@ -303,13 +369,17 @@ func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, 
 	r := &s.topic.ring
 	d := s.hot.d
 	n := 1
+read:
 	for n < len(items) {
 		e, seq := r.Read(&s.cur, s.next)
 		if e == nil {
 			break
 		}
-		if s.fill(&items[n], e, seq) {
+		switch s.fill(&items[n], e, seq) {
+		case filled:
 			n++
+		case stopped:
+			break read
 		}
 	}
 	if n > 1 {
@@ -318,15 +388,32 @@ func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, 
 	return n, nil
 }
 
-// ended returns the error that ended the subscription, or nil.
+// ended returns the error that ended the subscription, or nil. A Subscribe
+// context that is done ends the subscription here, at once, rather than
+// when its AfterFunc gets to run.
 func (s *Subscription[T]) ended() error {
 	if e := s.end.Load(); e != nil {
-		return e
+		return e.err
 	}
 	if e := s.topic.cache.end.Load(); e != nil {
 		return e
 	}
+	if s.hot.ctxEnds && s.opt.ctx.Err() != nil {
+		s.finish(ctxEnd(s.opt.ctx))
+		return s.end.Load().err
+	}
 	return nil
+}
+
+// final is what the reader does once it has seen the end: it lets go of
+// the Subscribe context and of its chunk, and makes its statistics final.
+func (s *Subscription[T]) final() {
+	s.detach()
+	s.cur.Release()
+	if !s.hot.final {
+		s.hot.final = true
+		s.topic.finalStats(&s.stats)
+	}
 }
 
 // All returns an iterator over the subscription's items, for use in a range
@@ -360,11 +447,10 @@ func (s *Subscription[T]) Close() error {
 }
 
 // closeByReader closes the subscription from its reading goroutine, which
-// first publishes its statistics so that they are final.
+// makes its statistics final.
 func (s *Subscription[T]) closeByReader() {
-	s.stats.flush()
 	s.Close()
-	s.cur.Release()
+	s.final()
 }
 
 // detach stops watching the Subscribe context and the EndAt time. It is
@@ -388,11 +474,13 @@ func (s *Subscription[T]) finish(e *endError) {
 	if ce := s.topic.cache.end.Load(); ce != nil {
 		e = ce
 	}
-	if !s.end.CompareAndSwap(nil, e) {
+	end := &ending{err: e, head: s.topic.ring.Head()}
+	if !s.end.CompareAndSwap(nil, end) {
 		return
 	}
-	s.topic.untrack(&s.stats)
+	s.topic.untrack(&s.stats, end.head)
 	if s.hot.lossless {
+		s.opt.cleanup.Stop()
 		s.topic.ring.RemoveGate(s.opt.gate)
 	}
 	s.topic.cache.leave(&s.topic.instanceMeta)

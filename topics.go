@@ -31,27 +31,41 @@
 //
 // Slow subscribers. A topic keeps its newest RingSize items ([WithRingSize]).
 // A subscriber that falls further behind skips to the oldest item still
-// held, and that item's [Item.Missed] says how many it lost. Delivered plus
-// missed always equals what was published while the subscription was open.
-// Publishers are never slowed down by such a subscriber. A subscription
-// opened with [Lossless] is the exception, by request: publishers wait for it
-// rather than overwrite what it has not read (see Lossless for the rule that
-// keeps its reader from waiting for itself).
+// held, and that item's [Item.Missed] says how many it lost. Publishers are
+// never slowed down by such a subscriber. A subscription opened with
+// [Lossless] is the exception, by request: publishers wait for it rather
+// than overwrite what it has not read (see Lossless for the rule that keeps
+// its reader from waiting for itself), and it never reports a loss: it
+// delivers, or it ends.
+//
+// Accounting. For every subscription, what it received (Delivered), what it
+// was told it missed (Missed) and what it had not read when it ended
+// (Unread) add up to what was published to its topic while it was open; an
+// open subscription's Lag stands for Unread ([SubscriptionStats]).
 //
 // Ends. [Subscription.Next] returns an error wrapping [ErrClosed] once the
-// subscription is closed, its cache or engine is closed, or the context given
-// to Subscribe is done (the error then also wraps the context's cause); after
+// subscription is closed, its cache or engine is closed or shut down, or
+// the context given to Subscribe is done (the error then also wraps the
+// context's cause, from the moment ctx.Err() is not nil); after
 // [Engine.DeleteCache] it also wraps [ErrCacheNotFound]. Next returns
 // ctx.Err() when the context given to Next itself is done, and the
 // subscription stays open. Leaving a range loop over [Subscription.All]
 // closes the subscription. [Subscription.NextBatch] reads every item that is
-// ready in one call, and ends as Next does.
+// ready in one call, and ends as Next does. Close ends a subscription at
+// once, leaving what it has not read unread; [Cache.Shutdown] and
+// [Engine.Shutdown] end a cache gracefully: publishes are refused, and every
+// subscription and handler first reads what was published before.
 //
 // Payloads. Publish copies the bytes it is given and keeps no reference to
 // them. Every subscriber receives the same copy: the slice from
 // [Value.Bytes] must not be modified. Typed topics ([TopicOf]) deliver the
 // published value itself to every subscriber, without copying what it points
 // to: publish values you will not modify afterwards.
+//
+// Memory. A topic holds at most RingSize items. The payloads that the Value
+// topics of a cache hold are bounded by [WithMaxBytes]; a publish that would
+// go over is refused. Typed topics hold RingSize values of their type and
+// what those point to.
 //
 // Concurrency. Engine, Cache, Topic and Handler are safe for concurrent
 // use. A Subscription is read by one goroutine at a time; Close may be called
@@ -83,10 +97,12 @@
 //
 // [Topic.Handle] and [Cache.Handle] run a function for every item of a topic
 // on a goroutine owned by the returned [Handler], one item at a time, in
-// order. The function may publish and subscribe, to its own topic too. A
-// handler ends when it is stopped ([Handler.Stop], which waits for the
-// function to return unless the function itself calls it), when its
-// subscription ends, when the function returns an error, or when it panics.
+// order. The function may publish and subscribe, to its own topic too. An
+// error the function returns is logged and counted ([Handler.Failures]), and
+// the handler goes on with the next item, unless it was started with
+// [StopOnError]. A handler ends when it is stopped ([Handler.Stop], which
+// lets the item in progress finish and waits for it, unless the function
+// itself calls it), when its subscription ends, or when the function panics.
 // A panic is recovered and ends that handler only: [Handler.Err] then
 // returns a [*PanicError] with the value, the stack and the item. A handler
 // is a subscription like any other: a slow handler misses items, and sees
@@ -111,12 +127,40 @@
 // # Logging
 //
 // A cache is silent unless given a [log/slog.Logger] with [WithLogger] (to
-// New, for every cache of an engine). It then logs, with the attributes
-// cache, topic and page: a subscriber that starts missing items, once per
-// episode (at Warn, when it first sees Item.Missed > 0 after keeping up; the
-// episode ends, with an Info record, when it has read the newest item), and
-// a handler that panicked or failed (at Error). Nothing else is logged, and
-// nothing allocates on the delivery path unless a record is logged.
+// New, for every cache of an engine). It then logs only what an operator
+// would want to hear about and could not easily see otherwise:
+//
+//   - Warn "topics: subscriber is missing items" when a subscription that was
+//     keeping up (or is new) reads an item whose Missed is not 0: the start
+//     of a loss episode. Later losses in the same episode are not logged.
+//   - Info "topics: subscriber caught up" when a subscription in a loss
+//     episode reads the newest item of its topic: the end of the episode.
+//   - Warn "topics: publisher held back by lossless subscribers" when a
+//     publish gives up waiting for Lossless subscriptions ([ErrHeldBack]),
+//     once until a publish to the topic succeeds again.
+//   - Error "topics: handler failed on an item, and goes on" when a
+//     handler's function returns an error, and "topics: handler panicked"
+//     and "topics: handler failed" when a handler ends because its function
+//     panicked, or returned an error under [StopOnError].
+//
+// Records carry the attributes cache, topic and page, and, as relevant,
+// sequence (of the item read), missed (lost just before it), missed_episode
+// (lost in the episode), missed_total (over the subscription's life),
+// lossless_behind, error, panic and stack. Nothing allocates on the
+// delivery path unless a record is logged.
+//
+// # How it works
+//
+// Each topic is a ring of RingSize slots. A publish claims the next
+// sequence number with one compare-and-swap, writes its entry (the payload
+// and the publisher) into a chunk of entries that the ring reuses, and
+// stores the sequence number in its slot. A subscription is a cursor: it
+// reads the slot of the sequence it wants, and the number there says
+// whether the item is there, not yet published, or overwritten (the reader
+// was lapped, and the difference is exactly what it missed). A reader with
+// nothing to read parks on the ring, and a publisher wakes parked readers
+// only when there are some. A Lossless subscription adds a gate: a cursor
+// publishers do not pass. Package internal/ring argues the memory ordering.
 //
 // # Testing
 //
@@ -126,6 +170,7 @@
 package topics
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -139,9 +184,10 @@ type Engine struct {
 	opts   []Option // defaults for every cache
 	optErr error    // the first invalid option given to New
 
-	mu     sync.RWMutex
-	caches map[string]*Cache
-	closed bool
+	mu      sync.RWMutex
+	caches  map[string]*Cache
+	closed  bool
+	closing bool // Shutdown has begun: no new caches
 }
 
 // New returns an engine. The options are the defaults of every cache it
@@ -170,7 +216,7 @@ func (e *Engine) CreateCache(name string, opts ...Option) (*Cache, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.closed || e.closing {
 		return nil, errEngineClosed
 	}
 	if _, ok := e.caches[name]; ok {
@@ -257,6 +303,36 @@ func (e *Engine) Close() error {
 	}
 	return nil
 }
+
+// Shutdown closes the engine gracefully: it refuses new caches, shuts every
+// cache down as Cache.Shutdown does, all at once, and once every
+// subscription of every cache has ended, or when ctx is done, closes the
+// engine as Close does. It returns nil, or ctx.Err() if ctx was done first.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.closing = true
+	caches := slices.Collect(maps.Values(e.caches))
+	e.mu.Unlock()
+	var drains []<-chan struct{}
+	for _, c := range caches {
+		drains = append(drains, c.startShutdown(errEngineShutDown))
+	}
+	var err error
+	for _, d := range drains {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	e.Close()
+	return err
+}
+
+var errEngineShutDown = &endError{msg: "topics: engine shut down"}
 
 // forget removes c from the engine if it is still registered there.
 func (e *Engine) forget(c *Cache) {

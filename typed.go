@@ -84,10 +84,11 @@ func (h *Topic[T]) Publish(ctx context.Context, v T) error {
 // resolve makes every check of a publish of v and returns the topic.
 func (h *Topic[T]) resolve(ctx context.Context, v T) (*instance[T], error) {
 	c := h.cache
+	size := 0
 	if h.sized {
 		// T is Value, so this conversion only restates v's type.
-		if n := (*Value)(unsafe.Pointer(&v)).Len(); n > c.cfg.maxValueSize {
-			return nil, c.tooLarge(h.name, n)
+		if size = (*Value)(unsafe.Pointer(&v)).Len(); size > c.cfg.maxValueSize {
+			return nil, c.tooLarge(h.name, size)
 		}
 	}
 	if err := c.usable(ctx); err != nil {
@@ -100,6 +101,9 @@ func (h *Topic[T]) resolve(ctx context.Context, v T) (*instance[T], error) {
 			return nil, err
 		}
 		h.cur.Store(t)
+	}
+	if err := t.admitBytes(size); err != nil {
+		return nil, err
 	}
 	if err := t.admitPublish(); err != nil {
 		return nil, err

@@ -47,7 +47,7 @@ func BenchmarkPublishAccess(b *testing.B) {
 	})
 }
 
-// BenchmarkSession measures verifying a token (Engine.Session), which a
+// BenchmarkSession measures verifying a token (Authority.Session), which a
 // server does once per request or connection.
 func BenchmarkSession(b *testing.B) {
 	e := tokenEngine(b)

@@ -44,22 +44,56 @@
 // if the input holds a character that names may not, so input from a client
 // can never widen a grant into a prefix or a wildcard.
 //
-// Tokens are meant to be short-lived (DefaultMaxLifetime is an hour, and
-// WithMaxLifetime lowers or raises it). A client whose subscription ended
-// with ErrTokenExpired fetches a fresh token from its server and subscribes
-// again with topics.ResumeAt from the page and sequence after the last item
-// it received: it loses nothing the topic still holds.
+// # Expiry and renewal
+//
+// A token cannot be revoked before its expiry (short of dropping its key),
+// so keep lifetimes short (WithMaxLifetime; DefaultMaxLifetime is an hour)
+// and let clients renew:
+//
+//   - A request made with an expired token fails with ErrTokenExpired; a
+//     subscription opened under a token ends at the token's expiry, with an
+//     error wrapping topics.ErrClosed and ErrTokenExpired (a Next waiting
+//     then returns at once).
+//   - The client fetches a new token and subscribes again, sending the page
+//     and sequence of the last item it received; the server subscribes with
+//     topics.ResumeAt(page, sequence+1). The client gets everything published
+//     meanwhile that the topic still holds, and Item.Missed says what it lost
+//     if it was away too long.
+//   - A browser's EventSource resends the last event ID itself
+//     (Last-Event-ID) when it reconnects after a dropped connection; after an
+//     expiry it must open a new EventSource with the new token and pass the
+//     last ID along itself, since a new EventSource starts without one.
 //
 // # Errors and HTTP
 //
 // A server maps the errors of this package and of topics to statuses:
-// ErrTokenInvalid and ErrTokenExpired to 401 Unauthorized (the client fetches
-// a new token), ErrPermissionDenied to 403 Forbidden, topics.ErrInvalidName
-// and topics.ErrValueTooLarge to 400 or 413, topics.ErrCacheNotFound to 404
-// (it is checked after the permission, so a client learns nothing of caches
-// it may not use), and topics.ErrLimitExceeded to 429 with the
-// *topics.LimitError's RetryAfter in a Retry-After header. The chat example
-// (examples/chat) does exactly this.
+//
+//   - ErrTokenExpired, ErrTokenInvalid: 401 Unauthorized; the client fetches
+//     a new token.
+//   - ErrPermissionDenied: 403 Forbidden.
+//   - topics.ErrLimitExceeded: 429 Too Many Requests, with the
+//     *topics.LimitError's RetryAfter in a Retry-After header.
+//   - topics.ErrInvalidName, topics.ErrValueTooLarge, topics.ErrInvalidOption
+//     (Lossless asked of a session): 400 Bad Request.
+//   - topics.ErrCacheNotFound: 404 Not Found. It is checked after the
+//     permission, so only a session allowed to use a cache learns that it
+//     does not exist.
+//   - topics.ErrClosed: 503 Service Unavailable while the server shuts down.
+//
+// Mint returns an error wrapping topics.ErrInvalidName when a selector names
+// an invalid cache or topic (bad input from the client: 400), and
+// ErrTokenInvalid for any other fault of the Token: a server's own mistake.
+// New and SetKeys return an error wrapping topics.ErrInvalidOption for
+// missing, short or repeated keys. The chat example (examples/chat) is a
+// complete server built this way, with browser tests of renewal and resume.
+//
+// # Limits for clients
+//
+// A session does no more than its token grants and its cache allows:
+// topics.WithPublishRate caps each topic's publishes, whoever makes them;
+// topics.WithMaxSubscribers, WithMaxTopics, WithMaxValueSize and
+// WithMaxBytes bound what clients can make the process hold; and a session
+// never opens a Lossless subscription.
 //
 // # Keys
 //
@@ -67,5 +101,8 @@
 // To rotate them without logging anybody out, make a new key the newest and
 // keep the old one among the older keys for the maximum token lifetime, then
 // drop it: Authority.SetKeys does it on a running server, and sessions
-// already opened stay valid until their tokens expire.
+// already opened stay valid until their tokens expire. Dropping every key
+// but a new one revokes every token at once. Lowering the maximum lifetime
+// also cuts short tokens minted under a higher one: a token whose expiry
+// lies further ahead than the current maximum allows is refused as invalid.
 package access

@@ -38,7 +38,7 @@ func (r Role) String() string {
 
 // A CacheSelector says which caches a Permission applies to: AllCaches() or
 // CacheName(name). Its zero value selects nothing and is refused by
-// MintToken, so a permission whose cache was forgotten grants nothing.
+// Mint, so a permission whose cache was forgotten grants nothing.
 // Selectors are small values, comparable with ==.
 type CacheSelector struct {
 	name string
@@ -49,7 +49,7 @@ type CacheSelector struct {
 // after the token was minted.
 func AllCaches() CacheSelector { return CacheSelector{all: true} }
 
-// CacheName selects the cache with that name. MintToken refuses a name that
+// CacheName selects the cache with that name. Mint refuses a name that
 // breaks the naming rules with ErrInvalidName.
 func CacheName(name string) CacheSelector { return CacheSelector{name: name} }
 
@@ -67,7 +67,7 @@ func (s CacheSelector) matches(cache string) bool { return s.all || s.name != ""
 
 // A TopicSelector says which topics of the selected caches a Permission
 // applies to: AllTopics(), TopicName(name) or TopicPrefix(prefix). Its zero
-// value selects nothing and is refused by MintToken. Selectors are small
+// value selects nothing and is refused by Mint. Selectors are small
 // values, comparable with ==.
 //
 // The selectors are values rather than patterns in a string, so that a name
@@ -91,13 +91,13 @@ const (
 // AllTopics selects every topic.
 func AllTopics() TopicSelector { return TopicSelector{kind: allTopics} }
 
-// TopicName selects the topic with that name. MintToken refuses a name that
+// TopicName selects the topic with that name. Mint refuses a name that
 // breaks the naming rules with ErrInvalidName.
 func TopicName(name string) TopicSelector { return TopicSelector{kind: oneTopic, s: name} }
 
 // TopicPrefix selects every topic whose name starts with prefix, such as
 // "room/" for "room/lobby" and "room/42". The prefix must be 1–255 bytes
-// that may appear in topic names; MintToken refuses others with
+// that may appear in topic names; Mint refuses others with
 // ErrInvalidName (an empty prefix too: use AllTopics to mean all topics).
 func TopicPrefix(prefix string) TopicSelector { return TopicSelector{kind: topicPrefix, s: prefix} }
 
@@ -130,7 +130,7 @@ func (s TopicSelector) matches(topic string) bool {
 //
 //	topics.Permission{Role: topics.PublishSubscribe, Cache: topics.CacheName("chat"), Topic: topics.TopicPrefix("room/")}
 //
-// Every field must be set: MintToken refuses a zero Role or a zero selector.
+// Every field must be set: Mint refuses a zero Role or a zero selector.
 type Permission struct {
 	Role  Role
 	Cache CacheSelector
@@ -161,7 +161,7 @@ type Token struct {
 	// Expires is when the token stops being valid. It is required: a token
 	// lives at most the authority's maximum lifetime (WithMaxLifetime,
 	// DefaultMaxTokenLifetime) from the moment it is minted. Tokens keep it
-	// to the millisecond; MintToken rounds it down.
+	// to the millisecond; Mint rounds it down.
 	Expires time.Time
 	// Permissions are what the token grants: 1 to MaxPermissions of
 	// them. A request is allowed if any permission allows it.
@@ -196,7 +196,7 @@ func (t *Token) allows(role Role, cache, topic string) bool {
 // Every Token has exactly one encoding and the parser accepts nothing else:
 // every length and flag is checked, names must follow the naming rules, and
 // no byte may follow the last permission. So a token string that verifies
-// is byte for byte the one MintToken made.
+// is byte for byte the one Mint made.
 //
 // The string is checked before it is decoded (length, alphabet: the base64
 // decoder would skip line breaks), the MAC before anything it covers is
@@ -251,7 +251,7 @@ func encodeToken(t *Token, k tokenKey) []byte {
 	return k.sign(b, b)
 }
 
-// checkToken checks what MintToken is asked to mint, at time now, and rounds
+// checkToken checks what Mint is asked to mint, at time now, and rounds
 // t.Expires down to the millisecond.
 func checkToken(t *Token, now time.Time, maxLifetime time.Duration) error {
 	if err := checkTokenID(t.ID); err != nil {

@@ -51,7 +51,7 @@ func inBubble(t *testing.T, f func(t *testing.T, e *authEngine)) {
 }
 
 // TestTokenFuzzSeeds checks that the valid seeds in the corpora are still
-// what MintToken makes (or rewrites them with -update-token-seeds).
+// what Mint makes (or rewrites them with -update-token-seeds).
 func TestTokenFuzzSeeds(t *testing.T) {
 	var tokens []string
 	inBubble(t, func(t *testing.T, e *authEngine) {
@@ -79,7 +79,7 @@ func TestTokenFuzzSeeds(t *testing.T) {
 }
 
 // requireCanonical presents s to e: it must be refused with ErrTokenInvalid or
-// ErrTokenExpired, or accepted, and then be byte for byte what MintToken
+// ErrTokenExpired, or accepted, and then be byte for byte what Mint
 // makes of what it carries (the format has one encoding per token).
 func requireCanonical(t *testing.T, e *authEngine, s string) {
 	sess, err := e.Session(s)
@@ -90,7 +90,7 @@ func requireCanonical(t *testing.T, e *authEngine, s string) {
 	}
 	again, err := e.Mint(sess.Token())
 	require.NoError(t, err, "re-minting an accepted token")
-	require.Equal(t, s, again, "an accepted token is what MintToken makes")
+	require.Equal(t, s, again, "an accepted token is what Mint makes")
 }
 
 // FuzzTokenParse presents arbitrary strings as tokens.
@@ -105,7 +105,7 @@ func FuzzTokenParse(f *testing.F) {
 
 // FuzzTokenBody signs arbitrary bytes with the engine's key, so that the
 // fuzzer gets past the signature and exercises the parser of what is
-// signed: it must never panic, and accept only what MintToken makes.
+// signed: it must never panic, and accept only what Mint makes.
 func FuzzTokenBody(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1})

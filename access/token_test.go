@@ -251,7 +251,7 @@ func TestTokenRotation(t *testing.T) {
 	require.ErrorIs(t, err, access.ErrTokenInvalid)
 	require.NoError(t, early.PublishString(t.Context(), "chat", "room/1", "x"), "a session outlives a key change")
 
-	// A refused SetTokenKeys keeps the keys.
+	// A refused SetKeys keeps the keys.
 	require.ErrorIs(t, live.SetKeys(key3, key3), topics.ErrInvalidOption)
 	require.ErrorIs(t, live.SetKeys(key3[:31]), topics.ErrInvalidOption)
 	newSession(t, onlyNew, mint(t, live, grant("", time.Minute, perm)))
@@ -316,7 +316,7 @@ func TestTokenLifetime(t *testing.T) {
 
 // signed returns the token string of body signed with key: the token
 // format is documented in token.go, and these tests build tokens that
-// MintToken would not, to check that the parser refuses them even when they
+// Mint would not, to check that the parser refuses them even when they
 // carry a valid signature.
 func signed(key, body []byte) string {
 	m := hmac.New(sha256.New, key)

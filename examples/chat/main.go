@@ -21,7 +21,7 @@
 //	-history         messages each room keeps for reconnecting browsers (default 256)
 //	-write-timeout   how long a browser may take to accept an event (default 10s)
 //
-// See the "Serving browsers" section of the repository's README.md.
+// See README.md in this directory.
 package main
 
 import (

@@ -464,7 +464,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 }
 
 // writeTopicsError answers with the status for an error of the engine, as
-// README.md's "Serving clients" maps them.
+// examples/chat/README.md ("Errors and status codes") maps them.
 func writeTopicsError(w http.ResponseWriter, err error) {
 	var limit *topics.LimitError
 	code := http.StatusInternalServerError

@@ -229,3 +229,24 @@ func (r *Ring[T]) claimGated(ctx context.Context) (uint64, error) {
 		}
 	}
 }
+
+// Holding returns how many gates hold back the next publish: those whose
+// reader has not read the entry it would overwrite.
+func (r *Ring[T]) Holding() int {
+	g := r.gating.Load()
+	if g == nil {
+		return 0
+	}
+	set := g.set.Load()
+	seq, size := r.Head()+1, r.mask+1
+	if set == nil || seq <= size {
+		return 0
+	}
+	n := 0
+	for _, gate := range set.gates {
+		if gate.cursor.Load() <= seq-size {
+			n++
+		}
+	}
+	return n
+}

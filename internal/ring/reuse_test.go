@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// PROTOTYPE seqslot: chunks are reused once settled and unheld.
+// Tests of the reuse of chunks of entries: a chunk serves a new block once
+// it has settled and no reader holds it.
 
 // publishLap publishes one lap of the ring (Size entries) with no publisher.
 func publishLap[T any](r *Ring[T], v T) {

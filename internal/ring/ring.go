@@ -57,7 +57,7 @@
 // Entries are not allocated one by one, and their memory is reused: a
 // publish that allocated, even a slice of a bigger block, paid for the
 // allocation and the garbage collection it drives more than for everything
-// else it does (see "What was measured"). Sequences are grouped in blocks of
+// else it does (BENCHMARKS.md has the figures). Sequences are grouped in blocks of
 // consecutive numbers (up to 32, about 1 KiB of entries); the entries of a
 // block live in one chunk, the entry of n at index n mod the chunk's length.
 // The chunk of block b is found in a table at b mod w, where w is the
@@ -148,76 +148,39 @@
 // room for one token: a token that arrives while the reader is busy stays
 // there and costs it one extra look at its slot.
 //
-// # What was measured
+// # Rejected designs
 //
-// Figures from go test -bench on a shared 2-core AMD EPYC virtual machine,
-// medians of interleaved runs (README.md, "Performance", has the tables):
+// Measured and left out (the figures are in BENCHMARKS.md, "Design choices
+// and what they measured" and "What was tried"):
 //
-//   - One allocation per entry cost about 45 ns of an 80 ns typed publish;
-//     carving entries from chunks brought it to about 55 ns and no
-//     allocation of its own. Bigger chunks do not help: what remains is
-//     zeroing and marking pointerful memory, proportional to its size.
-//   - Claiming with a CAS rather than an atomic add costs nothing measurable
-//     uncontended (3.7 against 2.8 ns here) and is what lets a gated ring
-//     refuse a claim instead of undoing one.
-//   - A full 1,024-slot array of pointers took the allocator's 9,472-byte
-//     size class because of the 8-byte header of objects over 512 bytes
-//     that hold pointers; keeping the last slot beside head saved 1,272
-//     bytes per topic. Slots that hold sequences hold no pointers, have no
-//     header, and fill the 8,192-byte class exactly without the trick.
-//   - Readers spinning a few dozen loads before parking, and gated readers
-//     waking publishers only once they pass what the publishers need, made
-//     no difference beyond the noise and were left out.
-//   - On the reader's side the costs were outside the ring: an atomic store
-//     per item for statistics (a full fence on amd64) and copies of the
-//     nine-word Item through the stack (store-forwarding stalls). Both are
-//     gone (see the topics package: stats.go, Subscription.deliver).
-//   - Entries were what a publish allocated, so their size showed: a Publisher
-//     pointer rather than a string and a two-word topics.Value took
-//     Entry[Value] from 56 to 32 bytes, Cache.Publish with no subscriber
-//     from 132 to 120 ns (benchstat, 12 interleaved runs, p=0.000).
-//   - What entry memory cost was bounded first by a deliberately broken
-//     ring that reused the chunks in its table: a typed publish went from
-//     67 to 41 ns (medians of 7). A first safe design kept pointers in the
-//     slots and gave each entry a pointer to its chunk; it saved as much,
-//     but a publisher's compare-and-swap could be fooled by reused memory
-//     (ABA), and the fan-out at 100 subscribers got 13-19% slower. The
-//     design above, sequences in the slots (28 interleaved rounds, medians
-//     and the median of the per-round ratios): typed publish with no
-//     subscriber 62.1 -> 40.4 ns (0.65), Cache.Publish 109.7 -> 95.6
-//     (0.90); fan-out at one subscriber typed 121.3 -> 101.3 (0.82), with
-//     NextBatch 110.2 -> 78.6 (0.72), []byte 194.9 -> 180.2 (0.92); at 100
-//     subscribers no difference (ratios 0.98-1.05). A typed publish no
-//     longer allocates at all (37 -> 0 B/op). Spreading the reference
-//     counts over four lines rather than one, and letting go of the chunk
-//     before parking, made no difference beyond the noise either way.
-//   - Neither of these made a difference beyond the noise, and both were
-//     left out: placing consecutive sequences on different cache lines
-//     (in the slots, and among a chunk's entries) so that a reader close
-//     behind the publisher does not pull the line it is writing; and
-//     deciding in store from head, rather than from the sequence of the
-//     entry being replaced (written a lap ago), that the slot holds no
-//     newer entry.
-//   - With one subscriber, a reader that keeps up parks about once per 220
-//     items, not once per item: waking is not where the time goes. Spinning
-//     for 300 or 1,000 loads before parking changed nothing. The fan-out
-//     with one subscriber runs faster with GOMAXPROCS=1 than with 2 (typed:
-//     about 107 against 140 ns per delivery) while the channel baseline does
-//     not change. In that benchmark the reader is the busy side: a CPU
-//     profile puts three quarters of the samples in the reading goroutine
-//     and a sixth in the publisher, which the harness holds back once it is
-//     a few batches ahead. A sixth of the reader's samples sit on a single
-//     instruction of the caller's copy of the Item that Next returns (a
-//     16-byte load of two 8-byte stores just made, which the core cannot
-//     forward); the rest is spread thin over Next. Deciding that the reader
-//     has caught up (which publishes its statistics) from head instead of
-//     from the next slot changed nothing (benchstat, 10 runs, p > 0.35).
-//   - Moving Publisher out of the entry, so that the chunks of a pointer-free
-//     T hold no pointers and the GC does not scan them, changed nothing
-//     either (typed publish, medians of 5 interleaved runs: 55.5 against
-//     55.9 ns). What entries cost then was the allocation rate, not scanning:
-//     GOGC=400 takes the same publish to 39-51 ns, GOGC=off (fresh memory
-//     from the OS) to 50-64.
+//   - An allocation per entry: the allocation and the garbage collection it
+//     drives cost more than the rest of a publish.
+//   - Pointers to entries in the slots, each entry pointing to its chunk: a
+//     slot's compare-and-swap can be fooled by reused memory (ABA), and
+//     fan-out to many readers got slower.
+//   - Claiming with an atomic add: a gated ring could only undo a claim, not
+//     refuse it; a compare-and-swap costs nothing measurable uncontended.
+//   - A slot array of pointers: objects over 512 bytes that hold pointers
+//     carry a header, which pushes a 1,024-slot array into a larger size
+//     class; sequences fill the 8,192-byte class exactly.
+//   - Bigger chunks: no gain; what is left of a publish's cost is zeroing
+//     and marking memory, in proportion to its size.
+//   - Entries without pointers for a pointer-free T (the publisher kept
+//     elsewhere): no gain; what entries cost was allocating them, which
+//     reusing chunks removes, not the collector scanning them.
+//   - Readers spinning before they park: no gain; a reader that keeps up
+//     parks rarely, and waking is not where its time goes.
+//   - Gated readers waking publishers only once past what they need,
+//     rather than after each item: no gain.
+//   - Consecutive sequences on different cache lines (slots, and entries of
+//     a chunk): no gain.
+//   - Deciding in store from head, rather than from the sequence being
+//     replaced, that the slot holds no newer entry: no gain.
+//   - Deciding from head rather than from the next slot that a reader has
+//     caught up: no gain.
+//   - One cache line for a chunk's reference counts: no measured gain from
+//     spreading them either, but one line would be written by every reader
+//     of a busy topic moving to the next chunk at once.
 package ring
 
 import (

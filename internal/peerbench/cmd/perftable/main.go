@@ -1,5 +1,5 @@
 // Command perftable runs the benchmarks of topics or of the peer comparison
-// and prints their medians as markdown tables, ready for README.md.
+// and prints their medians as markdown tables, ready for BENCHMARKS.md and README.md.
 //
 // Run it from internal/peerbench:
 //

@@ -1,0 +1,5 @@
+//go:build !race
+
+package topics_test
+
+const raceEnabled = false
