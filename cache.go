@@ -154,6 +154,7 @@ func (c *Cache) Close() error {
 // subscription that is not read keeps Shutdown waiting until ctx is done.
 // Shutdown is safe to call more than once and together with Close.
 func (c *Cache) Shutdown(ctx context.Context) error {
+	mustContext(ctx)
 	drained := c.startShutdown(&endError{msg: fmt.Sprintf("topics: cache %q shut down", c.name)})
 	var err error
 	select {

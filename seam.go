@@ -178,6 +178,7 @@ var errFeedOrder = fmt.Errorf("%w: Feed", ErrInvalidOption)
 // first, having put nothing. After the topic has ended (Sequencer.Close) it
 // returns an error wrapping ErrClosed.
 func (f *Feed) Put(ctx context.Context, page, sequence uint64, publisher string, v Value) error {
+	mustContext(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed.Load() {

@@ -309,6 +309,7 @@ func (e *Engine) Close() error {
 // subscription of every cache has ended, or when ctx is done, closes the
 // engine as Close does. It returns nil, or ctx.Err() if ctx was done first.
 func (e *Engine) Shutdown(ctx context.Context) error {
+	mustContext(ctx)
 	e.mu.Lock()
 	e.closing = true
 	caches := slices.Collect(maps.Values(e.caches))

@@ -354,6 +354,7 @@ func TestNilContextPanics(t *testing.T) {
 		"Cache.Handle, nil fn":     func() { _, _ = c.Handle(none, "t", nil) },
 		"Topic.Handle":             func() { _, _ = tp.Handle(none, intFn) },
 		"Topic.Handle, nil fn":     func() { _, _ = tp.Handle(none, nil) },
+		"Cache.Shutdown":           func() { _ = c.Shutdown(none) },
 	} {
 		assert.PanicsWithValue(t, "topics: nil Context", call, name)
 	}
@@ -367,4 +368,10 @@ func TestNilContextPanics(t *testing.T) {
 	assert.Equal(t, "after", next(t, s).Value.String())
 	require.NoError(t, tp.Publish(ctx, 7))
 	assert.Equal(t, 7, next(t, ts).Value)
+
+	e := topics.New()
+	defer e.Close()
+	assert.PanicsWithValue(t, "topics: nil Context", func() { _ = e.Shutdown(none) })
+	_, err = e.CreateCache("still-open")
+	assert.NoError(t, err, "the engine was not shut down")
 }
