@@ -62,6 +62,17 @@ func (s *Session) PublishString(ctx context.Context, cache, topic, value string)
 	return c.PublishAs(ctx, topic, s.token.ID, topics.TextValue(value))
 }
 
+// PublishValue is Publish for a Value, text or bytes, which it does not
+// copy: a server that decoded a client's payload into a Value publishes it
+// as it is.
+func (s *Session) PublishValue(ctx context.Context, cache, topic string, v topics.Value) error {
+	c, err := s.publishCache(cache, topic)
+	if err != nil {
+		return err
+	}
+	return c.PublishAs(ctx, topic, s.token.ID, v)
+}
+
 func (s *Session) publishCache(cache, topic string) (*topics.Cache, error) {
 	if err := s.authorize(PublishOnly, cache, topic); err != nil {
 		return nil, err

@@ -165,6 +165,7 @@ func TestSessionPublisher(t *testing.T) {
 
 	require.NoError(t, ada.PublishString(t.Context(), "chat", "room/1", "text"))
 	require.NoError(t, ada.Publish(t.Context(), "chat", "room/1", []byte{0, 1}))
+	require.NoError(t, ada.PublishValue(t.Context(), "chat", "room/1", topics.TextValue("value")))
 	require.NoError(t, anon.PublishString(t.Context(), "chat", "room/1", "anonymous"))
 	testkit.Publish(t, c, "room/1", "server")
 	h, err := topics.TopicOf[topics.Value](c, "room/1")
@@ -176,7 +177,7 @@ func TestSessionPublisher(t *testing.T) {
 		text      bool
 		publisher string
 	}{
-		{"text", true, "ada"}, {"\x00\x01", false, "ada"}, {"anonymous", true, ""}, {"server", true, ""}, {"typed", true, ""},
+		{"text", true, "ada"}, {"\x00\x01", false, "ada"}, {"value", true, "ada"}, {"anonymous", true, ""}, {"server", true, ""}, {"typed", true, ""},
 	} {
 		it := testkit.Next(t, watch)
 		assert.Equal(t, want.value, it.Value.String())
