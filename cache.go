@@ -71,6 +71,7 @@ func (c *Cache) Name() string { return c.name }
 // WithPublishRate) or ErrClosed; or ctx.Err() if ctx is done before it could
 // publish. A publish that returns an error has published nothing.
 func (c *Cache) Publish(ctx context.Context, topic string, value []byte) error {
+	mustContext(ctx)
 	t, err := c.valueTopic(ctx, topic, len(value))
 	if err != nil {
 		return err
@@ -80,6 +81,7 @@ func (c *Cache) Publish(ctx context.Context, topic string, value []byte) error {
 
 // PublishString is Publish for a text payload.
 func (c *Cache) PublishString(ctx context.Context, topic string, value string) error {
+	mustContext(ctx)
 	t, err := c.valueTopic(ctx, topic, len(value))
 	if err != nil {
 		return err
@@ -121,6 +123,7 @@ func (c *Cache) valueTopic(ctx context.Context, name string, size int) (*instanc
 // ErrClosed; or ctx.Err() if ctx is done. A refused Subscribe leaves nothing
 // behind.
 func (c *Cache) Subscribe(ctx context.Context, topic string, opts ...SubscribeOption) (*Subscription[Value], error) {
+	mustContext(ctx)
 	return subscribe[Value](ctx, c, topic, opts)
 }
 
@@ -151,6 +154,7 @@ func (c *Cache) Close() error {
 // subscription that is not read keeps Shutdown waiting until ctx is done.
 // Shutdown is safe to call more than once and together with Close.
 func (c *Cache) Shutdown(ctx context.Context) error {
+	mustContext(ctx)
 	drained := c.startShutdown(&endError{msg: fmt.Sprintf("topics: cache %q shut down", c.name)})
 	var err error
 	select {
@@ -427,6 +431,9 @@ func (c *Cache) notValue(name string, typ reflect.Type) error {
 	return fmt.Errorf("%w: topic %s of cache %q would carry %v: %w", ErrTopicType, quoteName(name), c.name, typ, errNotValue)
 }
 
+// topicTypeError refuses a use as a Topic[T] of topic t, which carries
+// another type.
 func topicTypeError[T any](c *Cache, name string, t anyInstance) error {
-	return fmt.Errorf("%w: topic %q of cache %q carries %v, not %v", ErrTopicType, name, c.name, t.elemType(), reflect.TypeFor[T]())
+	has, want := typeNames(t.elemType(), reflect.TypeFor[T]())
+	return fmt.Errorf("%w: topic %s of cache %q carries %s, not %s", ErrTopicType, quoteName(name), c.name, has, want)
 }

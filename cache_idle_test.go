@@ -194,7 +194,12 @@ func TestIdleTypedHandleFollowsNewPage(t *testing.T) {
 		hs, err := topics.TopicOf[string](c, "t")
 		require.NoError(t, err)
 		require.NoError(t, hs.Publish(ctx, "now strings"))
-		require.ErrorIs(t, h.Publish(ctx, 3), topics.ErrTopicType)
+		const want = `topics: topic carries another type: topic "t" of cache "idle" carries string, not int`
+		require.EqualError(t, h.Publish(ctx, 3), want)
+		_, err = h.Subscribe(ctx)
+		require.EqualError(t, err, want)
+		_, err = topics.TopicOf[int](c, "t") // checked at once now that it exists
+		require.EqualError(t, err, want)
 	})
 }
 

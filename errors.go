@@ -1,6 +1,7 @@
 package topics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -79,4 +80,13 @@ func (e *endError) Unwrap() []error {
 		return []error{ErrClosed}
 	}
 	return []error{ErrClosed, e.cause}
+}
+
+// mustContext panics if ctx is nil. A nil Context is a programming error,
+// refused at once as the standard library refuses it, rather than failing
+// deep inside the call.
+func mustContext(ctx context.Context) {
+	if ctx == nil {
+		panic("topics: nil Context")
+	}
 }

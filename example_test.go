@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"expvar"
 	"fmt"
 	"log/slog"
 	"os"
@@ -291,28 +292,39 @@ func ExampleCache_Stats() {
 	// slow: delivered 1, missed 6, lag 3
 }
 
-// ExpvarFunc makes the statistics available at /debug/vars. Nothing is
-// registered until the program publishes it.
-func ExampleCache_ExpvarFunc() {
+// The statistics at /debug/vars, with package expvar. Package topics
+// registers nothing and does not import expvar: a program that wants its
+// figures there publishes a variable of its own, once, at start-up.
+func Example_expvar() {
 	ctx := context.Background()
 	cache, _ := topics.NewCache("shop")
 	defer cache.Close()
+
+	// Computed afresh each time it is read (on every request to
+	// /debug/vars).
+	vars := expvar.Func(func() any {
+		return map[string]any{"cache": cache.Stats(), "topics": cache.AllTopicStats()}
+	})
+	if expvar.Get("topics.shop") == nil { // this example may run more than once
+		expvar.Publish("topics.shop", vars)
+	}
+
 	_ = cache.PublishString(ctx, "prices", "1")
 	_ = cache.PublishString(ctx, "orders", "2")
-
-	// In a program: expvar.Publish("topics.shop", cache.ExpvarFunc())
-	var vars struct {
-		Name       string
-		Published  uint64
-		TopicStats []struct {
+	var got struct {
+		Cache struct {
+			Name      string
+			Published uint64
+		}
+		Topics []struct {
 			Name      string
 			Published uint64
 		}
 	}
-	_ = json.Unmarshal([]byte(cache.ExpvarFunc().String()), &vars)
-	fmt.Printf("%+v\n", vars)
+	_ = json.Unmarshal([]byte(vars.String()), &got)
+	fmt.Printf("%+v\n", got)
 	// Output:
-	// {Name:shop Published:2 TopicStats:[{Name:orders Published:1} {Name:prices Published:1}]}
+	// {Cache:{Name:shop Published:2} Topics:[{Name:orders Published:1} {Name:prices Published:1}]}
 }
 
 // With a logger, a subscriber that falls behind is logged once per episode:

@@ -105,6 +105,7 @@ var (
 // Handle returns the errors Subscribe returns, or an error wrapping
 // ErrInvalidOption if fn is nil; it then has started nothing.
 func (h *Topic[T]) Handle(ctx context.Context, fn func(context.Context, Item[T]) error, opts ...SubscribeOption) (*Handler, error) {
+	mustContext(ctx)
 	if fn == nil {
 		return nil, fmt.Errorf("%w: nil handler function for topic %s", ErrInvalidOption, quoteName(h.name))
 	}
@@ -119,6 +120,7 @@ func (h *Topic[T]) Handle(ctx context.Context, fn func(context.Context, Item[T])
 // Handle is Topic.Handle for the untyped topic of that name: it calls fn for
 // every Value published to it with Publish or PublishString.
 func (c *Cache) Handle(ctx context.Context, topic string, fn func(context.Context, Item[Value]) error, opts ...SubscribeOption) (*Handler, error) {
+	mustContext(ctx)
 	if fn == nil {
 		return nil, fmt.Errorf("%w: nil handler function for topic %s", ErrInvalidOption, quoteName(topic))
 	}

@@ -340,7 +340,7 @@ func TestHandlerPanicWithError(t *testing.T) {
 // failingHandler starts a handler of topic "t" of a new cache with a
 // logger, whose function passes every value it gets to seen and fails with
 // errBad on "bad".
-func failingHandler(t *testing.T, opts ...topics.SubscribeOption) (h *topics.Handler, tp *topics.Topic[string], seen chan string, errBad error, logs *logCapture) {
+func failingHandler(t *testing.T, opts ...topics.SubscribeOption) (h *topics.Handler, tp *topics.Topic[string], seen chan string, logs *logCapture, errBad error) {
 	t.Helper()
 	logs = &logCapture{}
 	c := newCache(t, topics.WithLogger(logs.logger()))
@@ -355,13 +355,13 @@ func failingHandler(t *testing.T, opts ...topics.SubscribeOption) (h *topics.Han
 		return nil
 	}, opts...)
 	require.NoError(t, err)
-	return h, tp, seen, errBad, logs
+	return h, tp, seen, logs, errBad
 }
 
 // By default a handler goes past an item its function fails on: the error
 // is logged and counted, and the next items are handled.
 func TestHandlerErrorGoesOn(t *testing.T) {
-	h, tp, seen, errBad, logs := failingHandler(t)
+	h, tp, seen, logs, errBad := failingHandler(t)
 	for _, v := range []string{"a", "bad", "c", "bad", "e"} {
 		require.NoError(t, tp.Publish(context.Background(), v))
 	}
@@ -381,7 +381,7 @@ func TestHandlerErrorGoesOn(t *testing.T) {
 
 // With StopOnError, the first error ends the handler.
 func TestHandlerStopOnError(t *testing.T) {
-	h, tp, seen, errBad, logs := failingHandler(t, topics.StopOnError())
+	h, tp, seen, logs, errBad := failingHandler(t, topics.StopOnError())
 	for _, v := range []string{"a", "bad", "c"} {
 		require.NoError(t, tp.Publish(context.Background(), v))
 	}

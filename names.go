@@ -1,6 +1,10 @@
 package topics
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
 
 // MaxNameLen is the longest cache or topic name, in bytes.
 const MaxNameLen = 255
@@ -21,14 +25,24 @@ func validateName(kind, name string, topic bool) error {
 		return fmt.Errorf("%w: %s name is empty", ErrInvalidName, kind)
 	}
 	if len(name) > MaxNameLen {
-		return fmt.Errorf("%w: %s name %s is %d bytes, longer than %d", ErrInvalidName, kind, quoteName(name), len(name), MaxNameLen)
+		return fmt.Errorf("%w: %s name %s is longer than %d bytes", ErrInvalidName, kind, quoteName(name), MaxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		if !nameByte(name[i], topic) {
-			return fmt.Errorf("%w: %s name %s has %q at byte %d; allowed are %s", ErrInvalidName, kind, quoteName(name), name[i], i, allowedBytes(topic))
+			return fmt.Errorf("%w: %s name %s has %s at byte %d; allowed are %s", ErrInvalidName, kind, quoteName(name), offending(name[i:]), i, allowedBytes(topic))
 		}
 	}
 	return nil
+}
+
+// offending describes the character that s starts with: the character
+// itself, or the byte in hex where s does not start with valid UTF-8.
+func offending(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("the byte 0x%02x, which is not UTF-8,", s[0])
+	}
+	return fmt.Sprintf("%q", r)
 }
 
 func nameByte(b byte, topic bool) bool {
@@ -50,12 +64,19 @@ func allowedBytes(topic bool) string {
 	return "A-Z a-z 0-9 . _ -"
 }
 
-// quoteName quotes a name for an error message, shortening names so long
-// that they would swamp it.
+// quotedNameLen is how much of a name an error message shows, in bytes.
+const quotedNameLen = 64
+
+// quoteName quotes a name for an error message. A name longer than
+// quotedNameLen bytes is cut there (or up to 3 bytes before, not to split a
+// character), and followed by "…" and its length.
 func quoteName(name string) string {
-	const keep = 2 * MaxNameLen
-	if len(name) > keep {
-		return fmt.Sprintf("%q…", name[:keep])
+	if len(name) <= quotedNameLen {
+		return strconv.Quote(name)
 	}
-	return fmt.Sprintf("%q", name)
+	cut := quotedNameLen
+	for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(name[cut]); i++ {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(name[:cut]), len(name))
 }

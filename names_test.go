@@ -2,6 +2,7 @@ package topics_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,11 +95,21 @@ func requireInvalidName(t *testing.T, err error, name string) {
 	t.Helper()
 	require.Error(t, err)
 	require.ErrorIs(t, err, topics.ErrInvalidName)
-	if name == "" || len(name) > 2*topics.MaxNameLen {
-		// Nothing to show, or a name so long that a message may shorten it.
-		return
+	if name == "" {
+		return // nothing to show
 	}
 	msg := err.Error()
+	if len(name) > 64 {
+		// Shortened: the first 64 bytes, or up to 3 fewer to end on a
+		// character, then "…" and the length.
+		assert.Contains(t, msg, fmt.Sprintf("… (%d bytes)", len(name)), "the message gives the name's length")
+		shown := false
+		for n := 61; n <= 64; n++ {
+			shown = shown || strings.Contains(msg, strconv.Quote(name[:n])+"… ")
+		}
+		assert.True(t, shown, "message %q must begin to show the name %q", msg, name)
+		return
+	}
 	quoted := strconv.Quote(name)
 	if quoted == `"`+name+`"` {
 		// A printable name must appear as it is.
@@ -231,4 +242,31 @@ func TestTopicNamesInvalid(t *testing.T) {
 			require.ErrorIs(t, c.PublishString(ctx, "another", "x"), topics.ErrLimitExceeded)
 		})
 	}
+}
+
+// A refused name is shown quoted, shortened when long; the offending
+// character is shown as a character, or as a byte in hex where the name is
+// not UTF-8.
+func TestInvalidNameMessages(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, tc := range []struct{ name, want string }{
+		{"", `topics: invalid name: cache name is empty`},
+		{"é", `topics: invalid name: cache name "é" has 'é' at byte 0; allowed are A-Z a-z 0-9 . _ -`},
+		{"a/日本", `topics: invalid name: cache name "a/日本" has '/' at byte 1; allowed are A-Z a-z 0-9 . _ -`},
+		{"ab日本", `topics: invalid name: cache name "ab日本" has '日' at byte 2; allowed are A-Z a-z 0-9 . _ -`},
+		{"a\u200bb", `topics: invalid name: cache name "a\u200bb" has '\u200b' at byte 1; allowed are A-Z a-z 0-9 . _ -`},
+		{"a\x00b", `topics: invalid name: cache name "a\x00b" has '\x00' at byte 1; allowed are A-Z a-z 0-9 . _ -`},
+		{"a\xffb", `topics: invalid name: cache name "a\xffb" has the byte 0xff, which is not UTF-8, at byte 1; allowed are A-Z a-z 0-9 . _ -`},
+		{"ab\xe6\x97", `topics: invalid name: cache name "ab\xe6\x97" has the byte 0xe6, which is not UTF-8, at byte 2; allowed are A-Z a-z 0-9 . _ -`},
+		{long, `topics: invalid name: cache name "` + long[:64] + `"… (300 bytes) is longer than 255 bytes`},
+		{strings.Repeat("a", 253) + "é", `topics: invalid name: cache name "` + strings.Repeat("a", 64) + `"… (255 bytes) has 'é' at byte 253; allowed are A-Z a-z 0-9 . _ -`},
+		// Cut before the character that byte 64 is in the middle of.
+		{strings.Repeat("a", 63) + "日本", `topics: invalid name: cache name "` + strings.Repeat("a", 63) + `"… (69 bytes) has '日' at byte 63; allowed are A-Z a-z 0-9 . _ -`},
+	} {
+		err := topics.ValidateCacheName(tc.name)
+		require.ErrorIs(t, err, topics.ErrInvalidName)
+		assert.Equal(t, tc.want, err.Error())
+	}
+	err := topics.ValidateTopicName("orders/é")
+	assert.EqualError(t, err, `topics: invalid name: topic name "orders/é" has 'é' at byte 7; allowed are A-Z a-z 0-9 . _ - / :`)
 }

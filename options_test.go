@@ -32,7 +32,7 @@ func badOptions() []badOption {
 		{"RingSize -1", topics.WithRingSize(-1), "-1"},
 		{"RingSize -4", topics.WithRingSize(-4), "-4"},
 		{"RingSize 1<<25", topics.WithRingSize(1 << 25), i(1 << 25)},
-		{"RingSize 1<<40", topics.WithRingSize(1 << 40), i(1 << 40)},
+		{"RingSize 1<<30", topics.WithRingSize(1 << 30), i(1 << 30)},
 		{"RingSize MaxInt", topics.WithRingSize(math.MaxInt), i(math.MaxInt)},
 		{"RingSize MinInt", topics.WithRingSize(math.MinInt), i(math.MinInt)},
 		{"MaxSubscribers 0", topics.WithMaxSubscribers(0), "0"},

@@ -180,7 +180,7 @@ func TestPublishRateOptions(t *testing.T) {
 		for _, r := range []struct {
 			perSecond float64
 			burst     int
-		}{{topics.MaxPublishRate, 1}, {1e-9, 4}, {1, 1 << 32}} {
+		}{{topics.MaxPublishRate, 1}, {1e-9, 4}, {1, min(1<<32, math.MaxInt)}} {
 			c := newCache(t, topics.WithPublishRate(r.perSecond, r.burst))
 			publish(t, c, "t", "x")
 		}

@@ -26,6 +26,7 @@ import (
 // bridges that carry an identity from elsewhere. v is shared with every
 // subscriber as it is: Values are immutable, so it is not copied.
 func (c *Cache) PublishAs(ctx context.Context, topic, publisher string, v Value) error {
+	mustContext(ctx)
 	t, err := c.valueTopic(ctx, topic, v.Len())
 	if err != nil {
 		return err
@@ -177,6 +178,7 @@ var errFeedOrder = fmt.Errorf("%w: Feed", ErrInvalidOption)
 // first, having put nothing. After the topic has ended (Sequencer.Close) it
 // returns an error wrapping ErrClosed.
 func (f *Feed) Put(ctx context.Context, page, sequence uint64, publisher string, v Value) error {
+	mustContext(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed.Load() {

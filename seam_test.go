@@ -249,6 +249,21 @@ func TestFeedGapsAndPages(t *testing.T) {
 	assert.Equal(t, [2]uint64{3000, 1}, func() [2]uint64 { it := next(t, s); return [2]uint64{it.Page, it.Sequence} }())
 }
 
+// Feed.Put refuses a nil Context as every call that takes one does, having
+// put nothing.
+func TestFeedPutNilContext(t *testing.T) {
+	seq := newMemSequencer()
+	c := newCache(t, topics.WithSequencer(seq))
+	s := subscribe(t, c, "t")
+	feed := seq.feeds[0]
+	var none context.Context
+	assert.PanicsWithValue(t, "topics: nil Context", func() { _ = feed.Put(none, 1000, 1, "", topics.TextValue("lost")) })
+	require.NoError(t, feed.Put(t.Context(), 1000, 1, "", topics.TextValue("a")))
+	it := next(t, s)
+	assert.Equal(t, "a", it.Value.String())
+	assert.Equal(t, uint64(1), it.Sequence)
+}
+
 // TestFeedLappedAcrossSegments: a reader lapped over a gap and a page
 // change counts exactly the items of its page it lost.
 func TestFeedLappedAcrossSegments(t *testing.T) {

@@ -1,7 +1,6 @@
 package topics
 
 import (
-	"expvar"
 	"runtime"
 	"slices"
 	"strings"
@@ -479,44 +478,6 @@ func (e *Engine) sortedCaches() []*Cache {
 	e.mu.RUnlock()
 	slices.SortFunc(caches, func(a, b *Cache) int { return strings.Compare(a.name, b.name) })
 	return caches
-}
-
-// cacheReport is what ExpvarFunc publishes for a cache: its totals, and each
-// topic's figures.
-type cacheReport struct {
-	CacheStats
-	TopicList []TopicStats `json:"TopicStats"`
-}
-
-func (c *Cache) report() cacheReport {
-	return cacheReport{CacheStats: c.Stats(), TopicList: c.AllTopicStats()}
-}
-
-// ExpvarFunc returns an expvar.Func that reports the cache's statistics: the
-// fields of CacheStats, and a list "TopicStats" with every topic's figures.
-// Nothing is registered: publish it under a name of your choice, once, for
-// example
-//
-//	expvar.Publish("topics.orders", cache.ExpvarFunc())
-//
-// The function computes fresh figures each time expvar reads it (on every
-// request to /debug/vars).
-func (c *Cache) ExpvarFunc() expvar.Func {
-	return func() any { return c.report() }
-}
-
-// ExpvarFunc returns an expvar.Func that reports the statistics of every
-// cache of the engine, as a map from cache name to what Cache.ExpvarFunc
-// reports. Nothing is registered: publish it under a name of your choice,
-// once, with expvar.Publish.
-func (e *Engine) ExpvarFunc() expvar.Func {
-	return func() any {
-		out := make(map[string]cacheReport)
-		for _, c := range e.sortedCaches() {
-			out[c.name] = c.report()
-		}
-		return out
-	}
 }
 
 // retireSubscriptions unlinks every subscription of a cache that has just

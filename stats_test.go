@@ -2,10 +2,7 @@ package topics_test
 
 import (
 	"context"
-	"encoding/json"
-	"expvar"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -295,61 +292,6 @@ func TestEngineStats(t *testing.T) {
 	assert.Equal(t, uint64(5), st[0].Published)
 	assert.Equal(t, "zeta", st[1].Name)
 	assert.Equal(t, uint64(4), st[1].Published)
-}
-
-// Nothing is registered with expvar unless the user publishes it.
-func TestExpvarNothingRegistered(t *testing.T) {
-	expvar.Do(func(kv expvar.KeyValue) {
-		if strings.HasPrefix(kv.Key, "topics-test-") {
-			return // published by TestCacheExpvarFunc in an earlier run (-count)
-		}
-		assert.Contains(t, []string{"cmdline", "memstats"}, kv.Key, "registered by someone: %s", kv.Key)
-	})
-}
-
-func TestCacheExpvarFunc(t *testing.T) {
-	c := newCache(t)
-	s := subscribe(t, c, "b")
-	publishN(t, c, "b", 2)
-	publishN(t, c, "a", 1)
-	next(t, s)
-	next(t, s) // caught up: the subscription's figures are exact
-
-	var got struct {
-		topics.CacheStats
-		TopicStats []topics.TopicStats
-	}
-	require.NoError(t, json.Unmarshal([]byte(c.ExpvarFunc().String()), &got))
-	assert.Equal(t, c.Stats(), got.CacheStats)
-	require.Len(t, got.TopicStats, 2)
-	assert.Equal(t, "a", got.TopicStats[0].Name)
-	assert.Equal(t, uint64(2), got.TopicStats[1].Delivered)
-
-	// Published under a name of the user's choice, it is served by expvar.
-	name := fmt.Sprintf("topics-test-%d", time.Now().UnixNano())
-	expvar.Publish(name, c.ExpvarFunc())
-	v := expvar.Get(name)
-	require.NotNil(t, v)
-	assert.Contains(t, v.String(), `"Name":"test-cache"`)
-}
-
-func TestEngineExpvarFunc(t *testing.T) {
-	e := topics.New()
-	defer e.Close()
-	for _, name := range []string{"one", "two"} {
-		c, err := e.CreateCache(name)
-		require.NoError(t, err)
-		publishN(t, c, "t", 1)
-	}
-	var got map[string]struct {
-		topics.CacheStats
-		TopicStats []topics.TopicStats
-	}
-	require.NoError(t, json.Unmarshal([]byte(e.ExpvarFunc().String()), &got))
-	require.Len(t, got, 2)
-	assert.Equal(t, "two", got["two"].Name)
-	assert.Equal(t, uint64(1), got["two"].Published)
-	assert.Len(t, got["one"].TopicStats, 1)
 }
 
 // A reader working through a backlog publishes its figures in batches; once

@@ -200,6 +200,7 @@ func startAt[T any](t *instance[T], cfg subscribeConfig, head uint64) uint64 {
 // first; the subscription then stays open. While an item is ready, Next
 // neither blocks nor allocates.
 func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
+	mustContext(ctx)
 	r := &s.topic.ring
 	for {
 		if err := s.ended(); err != nil {
@@ -354,6 +355,7 @@ func (s *Subscription[T]) commit(d uint64) {
 // even if the subscription ends while NextBatch reads them; the next call
 // reports the end.
 func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, error) {
+	mustContext(ctx)
 	if len(items) == 0 {
 		return 0, s.ended()
 	}
@@ -419,6 +421,7 @@ func (s *Subscription[T]) final() {
 // yields the error (wrapping ErrClosed, or ctx.Err()) once with a zero Item.
 // When the loop ends, for whatever reason, the subscription is closed.
 func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
+	mustContext(ctx)
 	return func(yield func(Item[T], error) bool) {
 		defer s.closeByReader()
 		for {

@@ -12,10 +12,20 @@ import (
 // bytes, a size class the allocator aligns to 128, so no other
 // subscription's bytes share its lines; with its wake-up channel (an hchan of
 // 96 bytes) it costs under 256 bytes.
+//
+// The layout is planned for 64-bit platforms. On 32-bit ones pointers are
+// half the size: the hot fields still come first and fill at most a line,
+// and the whole is smaller.
 func TestSubscriptionLayout(t *testing.T) {
 	var s Subscription[Value]
 	if hotEnd := unsafe.Offsetof(s.hot) + unsafe.Sizeof(s.hot); hotEnd > ring.CacheLineSize {
 		t.Errorf("hot fields end at byte %d, past the first cache line", hotEnd)
+	}
+	if unsafe.Sizeof(uintptr(0)) < 8 {
+		if size := unsafe.Sizeof(s); size > 2*ring.CacheLineSize {
+			t.Errorf("a subscription is %d bytes, more than two cache lines", size)
+		}
+		return
 	}
 	if off := unsafe.Offsetof(s.waiter); off < ring.CacheLineSize {
 		t.Errorf("the waiter, which publishers write, is at byte %d, in the hot line", off)

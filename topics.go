@@ -116,9 +116,10 @@
 // and [Engine.Stats] return snapshots of what was published, delivered and
 // missed, how far subscribers lag, and how many there are. They take no lock
 // that publishing or delivery takes, and do not allocate (except the ones
-// that return slices); [Cache.ExpvarFunc] and [Engine.ExpvarFunc] turn them
-// into an [expvar.Func] to publish under a name of your choice. The package
-// itself registers nothing. Each figure is read atomically, and a
+// that return slices). To serve them at /debug/vars, publish an
+// [expvar.Func] that returns them, under a name of your choice (see the
+// expvar example): the package itself imports neither expvar nor net/http,
+// and registers nothing. Each figure is read atomically, and a
 // subscription's Delivered and Missed form a pair it really went through;
 // sums over several subscriptions or topics are read one after the other and
 // do not describe a single instant. See [TopicStats] and [CacheStats].
@@ -226,8 +227,9 @@ func (e *Engine) CreateCache(name string, opts ...Option) (*Cache, error) {
 	return c, nil
 }
 
-// Cache returns the cache with that name, or an error wrapping
-// ErrCacheNotFound.
+// Cache returns the cache with that name. It returns an error wrapping
+// ErrCacheNotFound if the engine has none of that name, ErrInvalidName if
+// the name breaks the naming rules, ErrClosed after Close.
 func (e *Engine) Cache(name string) (*Cache, error) {
 	if err := ValidateCacheName(name); err != nil {
 		return nil, err
@@ -248,6 +250,10 @@ func (e *Engine) Cache(name string) (*Cache, error) {
 // subscriptions end with an error wrapping ErrCacheNotFound (and ErrClosed),
 // and so do later calls on the deleted *Cache. The name can be used again at
 // once.
+//
+// It returns an error wrapping ErrCacheNotFound if the engine has no cache
+// of that name, ErrInvalidName if the name breaks the naming rules,
+// ErrClosed after Close.
 func (e *Engine) DeleteCache(name string) error {
 	if err := ValidateCacheName(name); err != nil {
 		return err
@@ -303,6 +309,7 @@ func (e *Engine) Close() error {
 // subscription of every cache has ended, or when ctx is done, closes the
 // engine as Close does. It returns nil, or ctx.Err() if ctx was done first.
 func (e *Engine) Shutdown(ctx context.Context) error {
+	mustContext(ctx)
 	e.mu.Lock()
 	e.closing = true
 	caches := slices.Collect(maps.Values(e.caches))

@@ -2,6 +2,14 @@ package topics_test
 
 import (
 	"context"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -210,4 +218,160 @@ func requireCacheRefuses(t *testing.T, c *topics.Cache, want error) {
 	assert.Nil(t, s)
 	_, err = topics.TopicOf[int](c, "typed")
 	require.ErrorIs(t, err, want)
+}
+
+// Importing the package has no side effects: it depends on neither expvar,
+// whose init registers /debug/vars with net/http's DefaultServeMux, nor
+// net/http itself.
+func TestImportRegistersNothing(t *testing.T) {
+	// go test puts the bin directory of its own GOROOT first on the test's
+	// PATH, so this is the go command that built the test.
+	out, err := exec.Command("go", "list", "-deps", "github.com/ringbus/topics").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	deps := strings.Fields(string(out))
+	require.True(t, slices.Contains(deps, "github.com/ringbus/topics"), "go list names the package itself: %s", out)
+	for _, banned := range []string{"expvar", "net/http"} {
+		assert.False(t, slices.Contains(deps, banned), "package topics depends on %s", banned)
+	}
+}
+
+// The doc comment of every function of topics.go names exactly the sentinel
+// errors that the function returns, in its sentences that say what it
+// "returns". Each call below provokes one error of the function named; a
+// function of topics.go not listed must name none there.
+func TestEngineDocsNameTheirErrors(t *testing.T) {
+	sentinels := map[string]error{
+		"ErrCacheNotFound": topics.ErrCacheNotFound,
+		"ErrCacheExists":   topics.ErrCacheExists,
+		"ErrClosed":        topics.ErrClosed,
+		"ErrInvalidName":   topics.ErrInvalidName,
+		"ErrInvalidOption": topics.ErrInvalidOption,
+		"ErrValueTooLarge": topics.ErrValueTooLarge,
+		"ErrLimitExceeded": topics.ErrLimitExceeded,
+		"ErrTopicType":     topics.ErrTopicType,
+	}
+	open := func() *topics.Engine {
+		e := topics.New()
+		t.Cleanup(func() { _ = e.Close() })
+		_, err := e.CreateCache("taken")
+		require.NoError(t, err)
+		return e
+	}
+	closed := func() *topics.Engine {
+		e := open()
+		require.NoError(t, e.Close())
+		return e
+	}
+	errOf := func(_ any, err error) error { return err }
+	calls := map[string][]error{
+		"CreateCache": {
+			errOf(open().CreateCache("taken")),
+			errOf(open().CreateCache("bad name")),
+			errOf(open().CreateCache("c", topics.WithRingSize(3))),
+			errOf(topics.New(topics.WithRingSize(3)).CreateCache("c")),
+			errOf(closed().CreateCache("c")),
+		},
+		"Cache": {
+			errOf(open().Cache("missing")),
+			errOf(open().Cache("bad name")),
+			errOf(closed().Cache("taken")),
+		},
+		"DeleteCache": {
+			open().DeleteCache("missing"),
+			open().DeleteCache("bad name"),
+			closed().DeleteCache("taken"),
+		},
+	}
+
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "topics.go", nil, parser.ParseComments)
+	require.NoError(t, err)
+	named := regexp.MustCompile(`\bErr[A-Z][A-Za-z]*`)
+	sentences := regexp.MustCompile(`\.\s`)
+	returns := regexp.MustCompile(`\breturns\b`)
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || !fn.Name.IsExported() {
+			continue
+		}
+		name := fn.Name.Name
+		documented := map[string]bool{}
+		for _, sentence := range sentences.Split(fn.Doc.Text(), -1) {
+			if !returns.MatchString(sentence) {
+				continue
+			}
+			for _, s := range named.FindAllString(sentence, -1) {
+				documented[s] = true
+			}
+		}
+		returned := map[string]bool{}
+		for _, err := range calls[name] {
+			require.Error(t, err, "a call of %s", name)
+			n := 0
+			for s, sentinel := range sentinels {
+				if errors.Is(err, sentinel) {
+					returned[s] = true
+					n++
+				}
+			}
+			assert.Equal(t, 1, n, "%s: %v wraps one sentinel", name, err)
+		}
+		assert.Equal(t, returned, documented, "the errors that the doc of %s names", name)
+	}
+}
+
+// A nil Context is refused at once, with a panic that says so, by every call
+// that takes one, and the call has done nothing.
+func TestNilContextPanics(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t)
+	tp, err := topics.TopicOf[int](c, "typed")
+	require.NoError(t, err)
+	s := subscribe(t, c, "t")
+	ts, err := tp.Subscribe(ctx)
+	require.NoError(t, err)
+	defer ts.Close()
+
+	var none context.Context // nil
+	valueFn := func(context.Context, topics.Item[topics.Value]) error { return nil }
+	intFn := func(context.Context, topics.Item[int]) error { return nil }
+	for name, call := range map[string]func(){
+		"Cache.Publish":       func() { _ = c.Publish(none, "t", []byte("x")) },
+		"Cache.PublishString": func() { _ = c.PublishString(none, "t", "x") },
+		"Cache.PublishAs":     func() { _ = c.PublishAs(none, "t", "ada", topics.TextValue("x")) },
+		"Topic.Publish":       func() { _ = tp.Publish(none, 1) },
+		"Cache.Subscribe":     func() { _, _ = c.Subscribe(none, "t") },
+		"Cache.Subscribe, bad option": func() {
+			_, _ = c.Subscribe(none, "t", topics.SubscribeOption(nil))
+		},
+		"Topic.Subscribe":          func() { _, _ = tp.Subscribe(none) },
+		"Subscription.Next":        func() { _, _ = s.Next(none) },
+		"Subscription.NextBatch":   func() { _, _ = s.NextBatch(none, make([]topics.Item[topics.Value], 4)) },
+		"Subscription.NextBatch 0": func() { _, _ = s.NextBatch(none, nil) },
+		"Subscription.All":         func() { _ = s.All(none) },
+		"typed Subscription.Next":  func() { _, _ = ts.Next(none) },
+		"Cache.Handle":             func() { _, _ = c.Handle(none, "t", valueFn) },
+		"Cache.Handle, nil fn":     func() { _, _ = c.Handle(none, "t", nil) },
+		"Topic.Handle":             func() { _, _ = tp.Handle(none, intFn) },
+		"Topic.Handle, nil fn":     func() { _, _ = tp.Handle(none, nil) },
+		"Cache.Shutdown":           func() { _ = c.Shutdown(none) },
+	} {
+		assert.PanicsWithValue(t, "topics: nil Context", call, name)
+	}
+
+	// Nothing was published, nothing subscribed, and the subscriptions read
+	// on.
+	st := c.Stats()
+	assert.Equal(t, 2, st.Subscribers)
+	assert.Equal(t, uint64(0), st.Published)
+	publish(t, c, "t", "after")
+	assert.Equal(t, "after", next(t, s).Value.String())
+	require.NoError(t, tp.Publish(ctx, 7))
+	assert.Equal(t, 7, next(t, ts).Value)
+
+	e := topics.New()
+	defer e.Close()
+	assert.PanicsWithValue(t, "topics: nil Context", func() { _ = e.Shutdown(none) })
+	_, err = e.CreateCache("still-open")
+	assert.NoError(t, err, "the engine was not shut down")
 }

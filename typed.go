@@ -2,6 +2,7 @@ package topics
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync/atomic"
 	"unsafe"
@@ -30,6 +31,13 @@ type Topic[T any] struct {
 // It returns an error wrapping ErrTopicType if the topic exists and carries
 // another type, ErrInvalidName for a bad name, ErrClosed if c is closed. The
 // topic that Cache.Publish and Cache.Subscribe use is TopicOf[Value].
+//
+// Whether T is the topic's type is checked here only if the topic exists:
+// handles of two types taken before either is used are both returned, and
+// the first publish or subscribe decides. From then on the other handle's
+// Publish, Subscribe and Handle return the ErrTopicType error, which names
+// both types, and so they do if the topic is dropped as idle and comes back
+// with another type.
 func TopicOf[T any](c *Cache, name string) (*Topic[T], error) {
 	if err := ValidateTopicName(name); err != nil {
 		return nil, err
@@ -65,6 +73,7 @@ func (h *Topic[T]) Name() string { return h.name }
 // ctx.Err() if ctx is done before it could publish. A publish that returns an
 // error has published nothing.
 func (h *Topic[T]) Publish(ctx context.Context, v T) error {
+	mustContext(ctx)
 	t, err := h.resolve(ctx, v)
 	if err != nil {
 		return err
@@ -104,9 +113,40 @@ func (h *Topic[T]) resolve(ctx context.Context, v T) (*instance[T], error) {
 
 // Subscribe subscribes to the topic, as Cache.Subscribe does.
 func (h *Topic[T]) Subscribe(ctx context.Context, opts ...SubscribeOption) (*Subscription[T], error) {
+	mustContext(ctx)
 	s, err := subscribe[T](ctx, h.cache, h.name, opts)
 	if err == nil {
 		h.cur.Store(s.topic)
 	}
 	return s, err
+}
+
+// typeNames returns the names of two different types for an error message,
+// told apart: as reflect prints them, followed by their packages' paths
+// where the two print alike (text/template's and html/template's Template
+// are both template.Template), or else by a note that they only share a
+// name (two types declared in different functions).
+func typeNames(a, b reflect.Type) (string, string) {
+	as, bs := a.String(), b.String()
+	if as != bs {
+		return as, bs
+	}
+	if pa, pb := pkgPath(a), pkgPath(b); pa != pb {
+		return fmt.Sprintf("%s (package %s)", as, pa), fmt.Sprintf("%s (package %s)", bs, pb)
+	}
+	return as, bs + " (another type of that name)"
+}
+
+// pkgPath returns the path of the package that declares t, or of the named
+// type that t is a pointer to, a slice, array, channel or map of; or "".
+func pkgPath(t reflect.Type) string {
+	for t.Name() == "" {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Chan, reflect.Map:
+			t = t.Elem()
+		default:
+			return ""
+		}
+	}
+	return t.PkgPath()
 }

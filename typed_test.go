@@ -2,6 +2,8 @@ package topics_test
 
 import (
 	"context"
+	mrand "math/rand"
+	"math/rand/v2"
 	"regexp"
 	"testing"
 
@@ -175,4 +177,40 @@ func TestTypedOtherTypesNotSizeLimited(t *testing.T) {
 	big := make([]byte, 100)
 	require.NoError(t, h.Publish(ctx, big))
 	assert.Len(t, next(t, s).Value, 100)
+}
+
+// A mismatch is refused by TopicOf as soon as the topic exists, and by the
+// use of a handle taken before; every refusal names both types, told apart
+// when they print alike.
+func TestTypedMismatchNamesBothTypes(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t)
+	const want = `topics: topic carries another type: topic "r" of cache "test-cache" carries *rand.Rand (package math/rand), not *rand.Rand (package math/rand/v2)`
+
+	// Taken while the topic does not exist: both handles are fine.
+	v1, err := topics.TopicOf[*mrand.Rand](c, "r")
+	require.NoError(t, err)
+	v2, err := topics.TopicOf[*rand.Rand](c, "r")
+	require.NoError(t, err)
+	s, err := v1.Subscribe(ctx) // creates it, with math/rand's
+	require.NoError(t, err)
+	defer s.Close()
+
+	require.EqualError(t, v2.Publish(ctx, nil), want)
+	_, err = v2.Subscribe(ctx)
+	require.EqualError(t, err, want)
+	_, err = v2.Handle(ctx, func(context.Context, topics.Item[*rand.Rand]) error { return nil })
+	require.EqualError(t, err, want)
+	_, err = topics.TopicOf[*rand.Rand](c, "r")
+	require.EqualError(t, err, want)
+	require.ErrorIs(t, err, topics.ErrTopicType)
+
+	// Two types of one name in one package: the package's order, and one
+	// declared here.
+	orders, err := topics.TopicOf[[]order](c, "orders")
+	require.NoError(t, err)
+	require.NoError(t, orders.Publish(ctx, nil))
+	type order struct{ Ref string }
+	_, err = topics.TopicOf[[]order](c, "orders")
+	require.EqualError(t, err, `topics: topic carries another type: topic "orders" of cache "test-cache" carries []topics_test.order, not []topics_test.order (another type of that name)`)
 }

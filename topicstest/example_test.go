@@ -58,7 +58,7 @@ func Example() {
 
 	cache := topicstest.NewCache(t) // closed when the test ends
 	orders, _ := topics.TopicOf[OrderPlaced](cache, "orders")
-	rec := topicstest.NewRecorder(t, orders) // records from now on
+	rec := topicstest.NewRecorder(t, orders) // records every item from now on
 
 	if err := placeOrders(context.Background(), cache, "ada", "bob", "cy"); err != nil {
 		t.Fatalf("placeOrders: %v", err)

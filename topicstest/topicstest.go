@@ -19,6 +19,15 @@
 //		...
 //	}
 //
+// A Recorder is lossless (topics.Lossless): it records every item, however
+// small the ring, and a publisher that is a whole ring ahead of it waits for
+// it rather than overwrite what it has not recorded. Since the Recorder
+// appends each item and returns at once, such a wait is short, and the code
+// under test runs as it would with a reader that keeps up. To test how code
+// copes with a subscriber that falls behind and loses items, as production
+// subscribers do, record with NewLossyRecorder instead: it never holds up a
+// publisher, and AssertNoLoss reports what it lost.
+//
 // The helpers work inside testing/synctest bubbles, where the deadlines of
 // waits run on the bubble's fake clock (a wait for something that never
 // comes fails at once, instead of after Timeout of real time), and leave no
@@ -111,10 +120,12 @@ func Next[T any](t TB, s *topics.Subscription[T]) topics.Item[T] {
 // until it is stopped. It stops when the test ends.
 //
 // Its methods are safe for concurrent use; the waits must be called from
-// the goroutine running the test. Create one with NewRecorder or
-// NewValueRecorder; the zero Recorder is not usable, and a Recorder must not
-// be copied. A Recorder is a subscription like any other: if it falls more
-// than the ring size behind, it misses items and AssertNoLoss says so.
+// the goroutine running the test. Create one with NewRecorder,
+// NewValueRecorder or NewLossyRecorder; the zero Recorder is not usable, and
+// a Recorder must not be copied. The Recorders of the first two are
+// lossless (see the package doc); one of NewLossyRecorder is a subscription
+// like any other: if it falls more than the ring size behind, it misses
+// items and AssertNoLoss says so.
 type Recorder[T any] struct {
 	// Timeout bounds WaitFor and WaitUntil. NewRecorder sets it to
 	// DefaultTimeout; change it before waiting, from the test's goroutine.
@@ -129,23 +140,41 @@ type Recorder[T any] struct {
 	changed chan struct{} // closed, and replaced, when an item arrives
 }
 
-// NewRecorder starts recording the typed topic. The options are those of
-// Subscribe (for example topics.ResumeAt). A failure to subscribe fails the
-// test.
+// NewRecorder starts recording the typed topic, losslessly. The options are
+// those of Subscribe (for example topics.ResumeAt); topics.Lossless is
+// added to them. A failure to subscribe fails the test.
 func NewRecorder[T any](t TB, topic *topics.Topic[T], opts ...topics.SubscribeOption) *Recorder[T] {
+	t.Helper()
+	r := newRecorder[T](t, topic.Name())
+	h, err := topic.Handle(context.Background(), r.add, lossless(opts)...)
+	return r.start(h, err)
+}
+
+// NewValueRecorder starts recording the untyped topic of the cache, the one
+// Cache.Publish and Cache.PublishString publish to, losslessly, as
+// NewRecorder does.
+func NewValueRecorder(t TB, c *topics.Cache, topic string, opts ...topics.SubscribeOption) *Recorder[topics.Value] {
+	t.Helper()
+	r := newRecorder[topics.Value](t, topic)
+	h, err := c.Handle(context.Background(), topic, r.add, lossless(opts)...)
+	return r.start(h, err)
+}
+
+// NewLossyRecorder starts recording the typed topic as an ordinary
+// subscriber: it never holds up a publisher, and misses items when it falls
+// more than the ring size behind. To record an untyped topic this way, give
+// it topics.TopicOf[topics.Value](cache, name).
+func NewLossyRecorder[T any](t TB, topic *topics.Topic[T], opts ...topics.SubscribeOption) *Recorder[T] {
 	t.Helper()
 	r := newRecorder[T](t, topic.Name())
 	h, err := topic.Handle(context.Background(), r.add, opts...)
 	return r.start(h, err)
 }
 
-// NewValueRecorder starts recording the untyped topic of the cache, the one
-// Cache.Publish and Cache.PublishString publish to.
-func NewValueRecorder(t TB, c *topics.Cache, topic string, opts ...topics.SubscribeOption) *Recorder[topics.Value] {
-	t.Helper()
-	r := newRecorder[topics.Value](t, topic)
-	h, err := c.Handle(context.Background(), topic, r.add, opts...)
-	return r.start(h, err)
+// lossless returns opts with topics.Lossless added, leaving the caller's
+// slice alone.
+func lossless(opts []topics.SubscribeOption) []topics.SubscribeOption {
+	return append(slices.Clip(opts), topics.Lossless())
 }
 
 func newRecorder[T any](t TB, topic string) *Recorder[T] {

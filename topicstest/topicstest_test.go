@@ -235,7 +235,7 @@ func TestAssertNoLossReportsLoss(t *testing.T) {
 	}
 	page := tp.Stats().Page
 	// Resuming from the first item, long gone: the first item reports a loss.
-	rec := topicstest.NewRecorder(t, tp, topics.ResumeAt(page, 1))
+	rec := topicstest.NewLossyRecorder(t, tp, topics.ResumeAt(page, 1))
 	rec.WaitFor(4)
 
 	f := &fakeTB{name: "T"}
@@ -317,4 +317,53 @@ func TestNextTimesOut(t *testing.T) {
 		})
 		assert.Equal(t, "topicstest: Next: no item within 5s: context deadline exceeded", f.fatal)
 	})
+}
+
+// A Recorder is lossless by default: publishers wait for it rather than
+// overwrite what it has not recorded, however small the ring.
+func TestRecorderLosslessByDefault(t *testing.T) {
+	const n = 1000
+	c := topicstest.NewCache(t, topics.WithRingSize(16))
+	tp := topicOf[int](t, c, "burst")
+	rec := topicstest.NewRecorder(t, tp)
+	vrec := topicstest.NewValueRecorder(t, c, "vburst")
+	for i := 1; i <= n; i++ {
+		require.NoError(t, tp.Publish(context.Background(), i))
+		require.NoError(t, c.PublishString(context.Background(), "vburst", fmt.Sprint(i)))
+	}
+	assert.Len(t, rec.WaitFor(n), n)
+	assert.True(t, rec.AssertNoLoss())
+	assert.True(t, rec.AssertSequential())
+	assert.Len(t, vrec.WaitFor(n), n)
+	assert.True(t, vrec.AssertNoLoss())
+	assert.True(t, vrec.AssertSequential())
+}
+
+// NewRecorder and NewValueRecorder subscribe with topics.Lossless, which
+// topics.NoLossless refuses; NewLossyRecorder subscribes without it.
+func TestLossyRecorderIsAnOrdinarySubscriber(t *testing.T) {
+	for name, start := range map[string]func(tb topicstest.TB, c *topics.Cache){
+		"NewRecorder": func(tb topicstest.TB, c *topics.Cache) {
+			topicstest.NewRecorder(tb, topicOf[int](t, c, "t"), topics.NoLossless())
+		},
+		"NewValueRecorder": func(tb topicstest.TB, c *topics.Cache) {
+			topicstest.NewValueRecorder(tb, c, "t", topics.NoLossless())
+		},
+	} {
+		f := &fakeTB{name: "T"}
+		f.run(func(tb topicstest.TB) {
+			start(tb, topicstest.NewCache(tb))
+			t.Errorf("%s returned", name)
+		})
+		assert.Contains(t, f.fatal, "Lossless is not allowed", name)
+	}
+
+	c := topicstest.NewCache(t, topics.WithRingSize(4))
+	tp := topicOf[int](t, c, "t")
+	rec := topicstest.NewLossyRecorder(t, tp, topics.NoLossless())
+	for i := 1; i <= 3; i++ {
+		require.NoError(t, tp.Publish(context.Background(), i))
+	}
+	assert.Len(t, rec.WaitFor(3), 3)
+	assert.Equal(t, []int{1, 2, 3}, rec.Values())
 }

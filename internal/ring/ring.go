@@ -223,7 +223,7 @@ type Ring[T any] struct {
 	// waiters is the stack of parked readers. Written by readers that park and
 	// by publishers that wake them; read by every publisher.
 	waiters atomic.Pointer[Waiter]
-	_       [CacheLineSize - 8]byte
+	_       [CacheLineSize - unsafe.Sizeof(atomic.Pointer[Waiter]{})]byte // a word: 4 or 8 bytes
 	// Read-only after Init. slots[seq&mask] holds the highest sequence
 	// stored there (0: none).
 	mask  uint64
