@@ -73,7 +73,10 @@ func (b *Bridge) publish(ctx context.Context, cache, name, publisher string, v t
 // published already: when ctx ends first, Publish still succeeds.
 func (b *Bridge) awaitLocal(ctx context.Context, t *topic, page, item uint64) {
 	b.mu.RLock()
-	local := slices.Clone(t.local)
+	var local []*feed
+	if len(t.local) > 0 {
+		local = slices.Clone(t.local)
+	}
 	b.mu.RUnlock()
 	for _, fd := range local {
 		fd.prog.await(ctx, page, item)
