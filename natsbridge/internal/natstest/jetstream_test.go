@@ -7,6 +7,7 @@ package natstest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -139,8 +140,17 @@ func TestJetStreamServerLoss(t *testing.T) {
 	victim := leaderOf("R")
 	js2 := clientOn(victim)
 	victim.Stop()
-	_, err = js2.Publish(ctx, "p.i.R", nil, jetstream.WithRetryAttempts(0))
-	assert.ErrorIs(t, err, jetstream.ErrNoStreamResponse)
+	// Once the other servers have seen the victim go (a publish already on
+	// its way to it gets no answer at all), nothing answers.
+	require.NoError(t, poll(Timeout, func() error {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := js2.Publish(pctx, "p.i.R", nil, jetstream.WithRetryAttempts(0))
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			return nil
+		}
+		return fmt.Errorf("publishing: %v, want no responders", err)
+	}))
 	_, err = js2.Stream(ctx, "R")
 	assert.Equal(t, jetstream.ErrorCode(10118), jsError(err), "offline: %v", err)
 	victim.Start()
