@@ -161,7 +161,7 @@ func TestPublishRateOptions(t *testing.T) {
 		{"zero burst", 1, 0, "the burst must be at least 1"},
 		{"negative burst", 1, -5, "the burst must be at least 1"},
 		{"burst too long", 1e-9, 5, "lasts too long"},
-		{"burst overflows", 1, math.MaxInt, "lasts too long"},
+		{"burst overflows", 0.1, math.MaxInt32, "lasts too long"},
 	}
 	for _, b := range bad {
 		t.Run(b.desc, func(t *testing.T) {

@@ -354,7 +354,7 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 		own = slices.DeleteFunc(own, func(s *lcSub) bool { return s.ended != nil })
 		var sub *lcSub
 		if len(own) > 0 {
-			sub = own[int(a>>8)%len(own)]
+			sub = own[(a>>8)%uint64(len(own))]
 		}
 		switch {
 		case op < 5:
@@ -546,7 +546,7 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 			lc.mu.Lock()
 			var victim *lcSub
 			if len(lc.subs) > 0 {
-				victim = lc.subs[int(a>>8)%len(lc.subs)]
+				victim = lc.subs[(a>>8)%uint64(len(lc.subs))]
 			}
 			lc.mu.Unlock()
 			if victim != nil {
@@ -557,7 +557,7 @@ func (lc *lifecycle) worker(w int, rng *rand.Rand, ops int, tr *trace) {
 			lc.mu.Lock()
 			var cancel context.CancelFunc
 			if len(lc.cancels) > 0 {
-				cancel = lc.cancels[int(a>>8)%len(lc.cancels)]
+				cancel = lc.cancels[(a>>8)%uint64(len(lc.cancels))]
 			}
 			lc.mu.Unlock()
 			if cancel != nil {

@@ -467,7 +467,8 @@ func TestEndReasonSurvivesClose(t *testing.T) {
 // TestEndsSubscribeContextSeenAtOnce: once the context given to Subscribe is
 // done, Next reports the end at once, even with an item waiting, and so do
 // NextBatch and All. (The AfterFunc that ends the subscription runs on its
-// own goroutine, and used to come after 175-198 of 200 such Nexts.)
+// own goroutine: relying on it alone, 175-198 of 200 such Nexts handed out
+// the waiting item.)
 func TestEndsSubscribeContextSeenAtOnce(t *testing.T) {
 	c := newCache(t)
 	reads := map[string]func(s *topics.Subscription[topics.Value]) error{
@@ -520,8 +521,9 @@ func TestNextBatchEmpty(t *testing.T) {
 
 // TestEndsFiguresFinal: a subscription closed from another goroutine with
 // a backlog has final figures once its reader has seen the end, and the
-// topic's figures are the sums of its subscriptions'. (They used to trail
-// for good: read 40 of 100, then Close: Delivered 32.)
+// topic's figures are the sums of its subscriptions'. (Figures published
+// only every few deliveries trail for good without that: read 40 of 100,
+// then Close: Delivered 32.)
 func TestEndsFiguresFinal(t *testing.T) {
 	for _, end := range []string{"Close", "Cache.Close"} {
 		t.Run(end, func(t *testing.T) {
