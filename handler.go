@@ -165,10 +165,11 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 	defer s.closeByReader()
 	// A runtime.Goexit in fn unwinds through here without returning.
 	h.err, h.failed = errHandlerExited, true
-	for {
-		// The subscription's own context (ctx's parent) ends it, and so does
-		// Stop, which closes it: Next needs no context of its own.
-		it, err := s.Next(context.Background())
+	// The subscription's own context (ctx's parent) ends it, and so does
+	// Stop, which closes it: All needs no context of its own. All reads in
+	// runs and checks for the end before each item, so Stop lets the item in
+	// hand finish and hands out no other.
+	for it, err := range s.All(context.Background()) {
 		if err != nil {
 			h.err, h.failed = err, false
 			if h.stopped.Load() {

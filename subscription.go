@@ -359,33 +359,85 @@ func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, 
 	if len(items) == 0 {
 		return 0, s.ended()
 	}
-	// The first item as Next gets it: waiting if need be, or reporting why
-	// there will be none.
-	it, err := s.Next(ctx)
-	if err != nil {
-		return 0, err
-	}
-	items[0] = it
 	r := &s.topic.ring
-	d := s.hot.d
-	n := 1
-read:
-	for n < len(items) {
-		e, seq := r.Read(&s.cur, s.next)
-		if e == nil {
-			break
+	for {
+		// The first run as Next gets its item: waiting if need be, or
+		// reporting why there will be none.
+		run, seq, err := s.waitRun(ctx)
+		if err != nil {
+			return 0, err
 		}
-		switch s.fill(&items[n], e, seq) {
-		case filled:
-			n++
-		case stopped:
-			break read
+		d := s.hot.d
+		n := 0
+	read:
+		for {
+			for i := range run {
+				if n == len(items) {
+					break read
+				}
+				switch s.fill(&items[n], &run[i], seq+uint64(i)) {
+				case filled:
+					n++
+				case stopped:
+					break read
+				}
+			}
+			if n == len(items) {
+				break
+			}
+			if run, seq = r.ReadRun(&s.cur, s.next); run == nil {
+				break
+			}
+		}
+		if n > 0 {
+			s.commit(d)
+			return n, nil
+		}
+		// Every entry was passed over, or a lossless subscription found
+		// itself lapped (it has ended): look again, as Next does.
+	}
+}
+
+// waitRun returns the entries that are ready from the one the reader wants
+// next (see ring.ReadRun) and the sequence of the first, waiting as Next
+// does if none is, or the error Next would return. It moves no cursor.
+func (s *Subscription[T]) waitRun(ctx context.Context) ([]ring.Entry[T], uint64, error) {
+	r := &s.topic.ring
+	for {
+		if err := s.ended(); err != nil {
+			s.final()
+			return nil, 0, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		if run, seq := r.ReadRun(&s.cur, s.next); run != nil {
+			return run, seq, nil
+		}
+		if s.topic.cache.closing.Load() != nil && s.next > r.Head() {
+			s.finish(s.topic.cache.closing.Load())
+			continue
+		}
+		r.Park(&s.waiter)
+		if s.ended() != nil {
+			continue
+		}
+		if run, seq := r.ReadRun(&s.cur, s.next); run != nil {
+			return run, seq, nil
+		}
+		s.cur.Release()
+		if done := ctx.Done(); done != nil {
+			select {
+			case <-s.waiter.C():
+			case <-done:
+				if s.hot.lossless {
+					r.WakeAll()
+				}
+			}
+		} else {
+			<-s.waiter.C()
 		}
 	}
-	if n > 1 {
-		s.commit(d)
-	}
-	return n, nil
 }
 
 // ended returns the error that ended the subscription, or nil. A Subscribe
@@ -424,14 +476,32 @@ func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
 	mustContext(ctx)
 	return func(yield func(Item[T], error) bool) {
 		defer s.closeByReader()
+		// Items are read a run at a time, as NextBatch reads them, but
+		// handed out one by one with the cursor moved past each: the
+		// statistics stay exact, and an item not yet handed out when the
+		// loop ends is unread, not lost. Every item gets the checks Next
+		// makes, so an end or a done ctx stops the loop at once.
+		done := ctx.Done()
+		var it Item[T]
 		for {
-			it, err := s.Next(ctx)
+			run, seq, err := s.waitRun(ctx)
 			if err != nil {
 				yield(Item[T]{}, err)
 				return
 			}
-			if !yield(it, nil) {
-				return
+			for i := range run {
+				sq := seq + uint64(i)
+				if i > 0 && (sq != s.next || s.ended() != nil || done != nil && ctx.Err() != nil) {
+					break // waitRun sees why, or reads from where the reader is
+				}
+				d := s.hot.d
+				if s.fill(&it, &run[i], sq) != filled {
+					break
+				}
+				s.commit(d)
+				if !yield(it, nil) {
+					return
+				}
 			}
 		}
 	}

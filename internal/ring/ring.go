@@ -547,6 +547,29 @@ func (r *Ring[T]) Read(cur *Cursor[T], next uint64) (*Entry[T], uint64) {
 	}
 }
 
+// ReadRun is Read for a reader that takes several entries at a time: it
+// returns the entries from the one Read would return up to the last one
+// stored without a gap in the same chunk, and the sequence of the first. The
+// entry of sequence seq+i is run[i]. It returns nil when Read would. The
+// entries stay valid while cur holds their chunk.
+//
+// Past the first entry, a run costs one slot load per entry: an entry of the
+// held chunk whose slot holds its sequence was written into that chunk,
+// since no other chunk ever carries the chunk's block.
+func (r *Ring[T]) ReadRun(cur *Cursor[T], next uint64) (run []Entry[T], seq uint64) {
+	e, seq := r.Read(cur, next)
+	if e == nil {
+		return nil, 0
+	}
+	entries := cur.held.entries
+	i := seq & (1<<r.chunkShift - 1)
+	j := i + 1
+	for s := seq + 1; j < uint64(len(entries)) && r.slot(s).Load() == s; s++ {
+		j++
+	}
+	return entries[i:j:j], seq
+}
+
 // Ready reports whether Read(next) would find an entry (or a newer one, for
 // a reader that has been lapped) without waiting. It loads one slot.
 func (r *Ring[T]) Ready(next uint64) bool {
