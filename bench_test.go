@@ -26,6 +26,12 @@ package topics_test
 //	topics-batch, topics-typed-batch
 //	                the same, read with NextBatch (64 items at most per
 //	                call); in BenchmarkFanout only
+//	topics-all, topics-typed-all
+//	                the same, read with a range loop over All; in
+//	                BenchmarkFanout only
+//	topics-handler, topics-typed-handler
+//	                the same, delivered to handlers (Handle); in
+//	                BenchmarkFanout only
 //	channels        the baseline with the same []byte (copied once): a
 //	                buffered channel per subscriber, a non-blocking send
 //	channels-typed  the baseline with the struct
@@ -59,6 +65,10 @@ var (
 	specTopicsTyped   = benchkit.TopicsTyped()
 	specTopicsBatch   = benchkit.TopicsBatch()
 	specTypedBatch    = benchkit.TopicsTypedBatch()
+	specTopicsAll     = benchkit.TopicsAll()
+	specTopicsHandler = benchkit.TopicsHandler()
+	specTypedAll      = benchkit.TopicsTypedAll()
+	specTypedHandler  = benchkit.TopicsTypedHandler()
 	specChannels      = benchkit.Channels()
 	specChannelsTyped = benchkit.ChannelsTyped()
 	specHandoff       = benchkit.Spec{Name: "chan-handoff", New: func(testing.TB) benchkit.System {
@@ -81,7 +91,7 @@ func losslessSpecs(ring int) []benchkit.Spec {
 // TestBenchSystems checks that the systems the benchmarks measure deliver
 // every item, so that a benchmark never times a system that lost its way.
 func TestBenchSystems(t *testing.T) {
-	for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specChannels, specChannelsTyped} {
+	for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specTopicsAll, specTypedAll, specTopicsHandler, specTypedHandler, specChannels, specChannelsTyped} {
 		t.Run(spec.Name, func(t *testing.T) { benchkit.Check(t, spec, 3) })
 	}
 	// The hand-off is one channel: each item reaches one subscriber.
@@ -109,7 +119,7 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range benchkit.FanoutSubs {
 		b.Run(benchkit.Name("subs", n), func(b *testing.B) {
-			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specChannels, specChannelsTyped} {
+			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specTopicsAll, specTypedAll, specTopicsHandler, specTypedHandler, specChannels, specChannelsTyped} {
 				b.Run(spec.Name, func(b *testing.B) { benchkit.Fanout(b, spec, n) })
 			}
 		})

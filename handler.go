@@ -185,7 +185,10 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 				return
 			}
 			h.failures.Add(1)
-			h.lastErr.Store(&err)
+			// A copy, so that err itself does not escape: taking its address
+			// would allocate it for every item, failed or not.
+			last := err
+			h.lastErr.Store(&last)
 			s.topic.cache.logHandlerFailure(err, false, it.Topic, it.Page, it.Sequence)
 		}
 	}
