@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 	"weak"
 
 	"github.com/ringbus/topics/internal/ring"
@@ -519,16 +520,26 @@ func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
 				yield(Item[T]{}, err)
 				return
 			}
+			last := len(run) - 1
 			for i := range run {
 				sq := seq + uint64(i)
 				if i > 0 && (sq != s.next || s.ended() != nil || done != nil && ctx.Err() != nil) {
 					break // waitRun sees why, or reads from where the reader is
 				}
 				d := s.hot.d
-				if s.fill(&it, &run[i], sq) != filled {
+				if sq == s.next && !s.hot.fed && !s.hot.lossy {
+					s.fillRun(unsafe.Slice(&it, 1), run[i:], sq)
+				} else if s.fill(&it, &run[i], sq) != filled {
 					break
 				}
-				s.commit(d)
+				// commit, knowing that the reader has not caught up before
+				// the last entry of the run.
+				if s.hot.lossless {
+					s.opt.gate.Advance(s.next)
+				}
+				if s.hot.d/statsEvery != d/statsEvery || s.hot.dirty || i == last && !s.topic.ring.Ready(s.next) {
+					s.stats.flush()
+				}
 				if !yield(it, nil) {
 					return
 				}
