@@ -547,6 +547,18 @@ func (r *Ring[T]) Read(cur *Cursor[T], next uint64) (*Entry[T], uint64) {
 	}
 }
 
+// ReadHeld returns the entry of sequence next if it is stored and lives in
+// the chunk cur holds, and nil otherwise, in which case the caller uses
+// Read. It is the case of a reader that keeps up, inside a chunk: one slot
+// load, no reference to take.
+func (r *Ring[T]) ReadHeld(cur *Cursor[T], next uint64) *Entry[T] {
+	h := cur.held
+	if h == nil || r.slot(next).Load() != next || h.tag.Load()>>tagShift != next>>r.chunkShift {
+		return nil
+	}
+	return &h.entries[next&(1<<r.chunkShift-1)]
+}
+
 // ReadRun is Read for a reader that takes several entries at a time: it
 // returns the entries from the one Read would return up to the last one
 // stored without a gap in the same chunk, and the sequence of the first. The
