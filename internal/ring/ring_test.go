@@ -537,3 +537,42 @@ func TestReadRun(t *testing.T) {
 	oldest := per + 4 + 64 - 64 + 1
 	check(1, oldest, int(per-oldest%per))
 }
+
+// ReadHeld finds an entry only when it is stored and in the chunk the
+// cursor holds; Read finds the rest.
+func TestReadHeld(t *testing.T) {
+	r := New[int](64)
+	per := uint64(1) << r.chunkShift
+	var cur Cursor[int]
+	defer cur.Release()
+	for i := uint64(1); i <= per+1; i++ {
+		pub(r, "", int(i))
+	}
+	if e := r.ReadHeld(&cur, 1); e != nil {
+		t.Fatalf("ReadHeld found %d holding no chunk", e.Value)
+	}
+	if e, _ := r.Read(&cur, 1); e == nil || e.Value != 1 {
+		t.Fatalf("Read(1) = %v", e)
+	}
+	for i := uint64(2); i < per; i++ {
+		if e := r.ReadHeld(&cur, i); e == nil || e.Value != int(i) {
+			t.Fatalf("ReadHeld(%d) = %v", i, e)
+		}
+	}
+	if e := r.ReadHeld(&cur, per); e != nil {
+		t.Fatalf("ReadHeld found %d in the next chunk", e.Value)
+	}
+	if e, _ := r.Read(&cur, per); e == nil || e.Value != int(per) {
+		t.Fatalf("Read(%d) = %v", per, e)
+	}
+	if e := r.ReadHeld(&cur, per+2); e != nil {
+		t.Fatalf("ReadHeld found %d past the head", e.Value)
+	}
+	// Lapped: the slot holds a newer sequence, which ReadHeld leaves to Read.
+	for i := per + 2; i <= per+2+64; i++ {
+		pub(r, "", int(i))
+	}
+	if e := r.ReadHeld(&cur, per+1); e != nil {
+		t.Fatalf("ReadHeld found %d for a lapped sequence", e.Value)
+	}
+}
