@@ -28,6 +28,11 @@ type instanceMeta struct {
 	page  uint64       // fixed for life; 0 when fed, whose pages come from the feed
 	subs  atomic.Int64 // open subscriptions, or dropped
 
+	// plain is set, before the instance is shared, when a typed publish
+	// needs no check of its own: no rate limit, no feed, no byte budget,
+	// and a T that is not Value (whose size is limited).
+	plain bool
+
 	limiter *rateLimiter // the publish rate; nil when unlimited
 	feed    *Feed        // set when the cache is sequenced elsewhere (seam.go)
 
