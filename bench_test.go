@@ -16,6 +16,8 @@ package topics_test
 //	BenchmarkLosslessFanout  the same, for subscribers that lose nothing,
 //	                   with the default ring and with a small one
 //	BenchmarkWakeup    p50-ns, p99-ns  publish → parked subscriber has it
+//	BenchmarkOverload  deliveries/s, ns/publish, missed/op: a publisher
+//	                   that never waits, 100 subscribers
 //	BenchmarkMemory    B/subscription, B/topic  live heap after GC / count
 //
 // Systems, the last element of each name; all but chan-handoff are in
@@ -143,6 +145,18 @@ func BenchmarkLosslessFanout(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// BenchmarkOverload is a publisher that never waits for the harness, and
+// 100 subscribers on a 2-core machine that cannot keep up: topics drops
+// for them and tells them (Missed), the blocking channel baseline holds the
+// publisher back. Reported: deliveries/s, the publisher's ns/publish, and
+// missed/op.
+func BenchmarkOverload(b *testing.B) {
+	const subs = 100
+	for _, spec := range []benchkit.Spec{specTopics, specTopicsBatch, specTopicsTyped, specTypedBatch, benchkit.ChannelsBlocking(topics.DefaultRingSize), benchkit.ChannelsBlockingTyped(topics.DefaultRingSize)} {
+		b.Run(benchkit.Name("subs", subs)+"/"+spec.Name, func(b *testing.B) { benchkit.Overload(b, spec, subs) })
 	}
 }
 
