@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
-	"unsafe"
 	"weak"
 
 	"github.com/ringbus/topics/internal/ring"
@@ -208,7 +207,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 	if !s.hot.fed && !s.hot.lossy && s.ended() == nil && ctx.Err() == nil {
 		if e := r.ReadHeld(&s.cur, s.next); e != nil {
 			d := s.hot.d
-			s.fillRun(unsafe.Slice(&it, 1), unsafe.Slice(e, 1), s.next)
+			s.fillOne(&it, e, s.next)
 			s.commit(d)
 			return it, nil
 		}
@@ -345,6 +344,22 @@ func (s *Subscription[T]) fillRun(items []Item[T], run []ring.Entry[T], seq uint
 	s.next = seq + uint64(k)
 	s.hot.d += uint64(k)
 	return k
+}
+
+// fillOne is fillRun for one entry, small enough to be inlined.
+func (s *Subscription[T]) fillOne(it *Item[T], e *ring.Entry[T], seq uint64) {
+	it.Topic = s.topic.name
+	it.Sequence = seq
+	it.Page = s.topic.page
+	it.Missed = 0
+	if p := e.Publisher; p != nil {
+		it.Publisher = *p
+	} else {
+		it.Publisher = ""
+	}
+	it.Value = e.Value
+	s.next = seq + 1
+	s.hot.d++
 }
 
 // recordLoss counts the items lost before an item (at ring sequence seq,
@@ -538,7 +553,7 @@ func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
 				}
 				d := s.hot.d
 				if sq == s.next && !s.hot.fed && !s.hot.lossy {
-					s.fillRun(unsafe.Slice(&it, 1), run[i:], sq)
+					s.fillOne(&it, &run[i], sq)
 				} else if s.fill(&it, &run[i], sq) != filled {
 					break
 				}
