@@ -177,7 +177,7 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 			}
 			return
 		}
-		if err := callHandler(ctx, fn, it, s); err != nil {
+		if err := callHandler(ctx, fn, &it, s); err != nil {
 			_, panicked := err.(*PanicError)
 			if panicked || err == errHandlerExited || stopOnError {
 				h.err = err
@@ -194,8 +194,10 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 	}
 }
 
-// callHandler calls fn(ctx, it), turning a panic into a *PanicError.
-func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) error, it Item[T], s *Subscription[T]) (err error) {
+// callHandler calls fn(ctx, *it), turning a panic into a *PanicError. It
+// takes the item by pointer so that its deferred function, which every call
+// sets up, captures a word rather than a copy of the item.
+func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) error, it *Item[T], s *Subscription[T]) (err error) {
 	returned := false
 	defer func() {
 		if returned {
@@ -217,7 +219,7 @@ func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) e
 			Sequence: it.Sequence,
 		}
 	}()
-	err = fn(ctx, it)
+	err = fn(ctx, *it)
 	returned = true
 	return err
 }
