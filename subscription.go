@@ -528,6 +528,11 @@ func (s *Subscription[T]) final() {
 // loop. The loop runs until the subscription ends or ctx is done, and then
 // yields the error (wrapping ErrClosed, or ctx.Err()) once with a zero Item.
 // When the loop ends, for whatever reason, the subscription is closed.
+//
+// All reads the items that are ready together, as NextBatch does, and
+// hands them out one at a time: an end, or ctx done, stops the loop before
+// the next item, and the items not yet handed out when the loop ends are
+// left unread (SubscriptionStats.Unread), not counted as delivered.
 func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
 	mustContext(ctx)
 	return func(yield func(Item[T], error) bool) {

@@ -110,6 +110,21 @@
 // Small rings get shorter chunks (Init), so that the spare places hold few
 // payloads: with 32-entry chunks, a ring of size 1 would keep hundreds alive.
 //
+// # Reading in runs
+//
+// A reader that keeps up reads the entries of one chunk in a row. Only the
+// first entry it reads from a chunk needs the full check above (reference,
+// tag, slot again); for the others, it suffices that the slot holds the
+// sequence and that the chunk the reader holds carries the sequence's block:
+// at most one chunk ever carries a block, and a held chunk is not reused, so
+// the entry was written into that chunk before its sequence was stored, and
+// stays as it is while the chunk is held. [Ring.ReadRun] hands out every
+// entry from the first up to the first slot that does not hold its sequence
+// or the end of the chunk, at one slot load each; [Ring.ReadHeld] is the
+// same check for one entry. An entry of a run may be lapped after the run
+// was taken; it is still whole, and delivering it is what a Read just before
+// the lap would have done.
+//
 // # Memory ordering
 //
 // Go's atomic operations are sequentially consistent ("the Go memory model":
