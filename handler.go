@@ -158,6 +158,10 @@ func startHandler[T any](ctx context.Context, s *Subscription[T], fn func(contex
 }
 
 // runHandler is the handler's goroutine.
+//
+// One deferred function guards every call of fn: a panic ends the handler,
+// so it need not be caught item by item, and a recover set up per call cost
+// as much as the rest of a delivery.
 func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error, stopOnError bool) {
 	h.gid.Store(goid())
 	defer close(h.done)
@@ -165,10 +169,43 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 	defer s.closeByReader()
 	// A runtime.Goexit in fn unwinds through here without returning.
 	h.err, h.failed = errHandlerExited, true
-	// The subscription's own context (ctx's parent) ends it, and so does
-	// Stop, which closes it: All needs no context of its own. All reads in
-	// runs and checks for the end before each item, so Stop lets the item in
-	// hand finish and hands out no other.
+	var cur handling // the item fn is handling
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		v := recover()
+		if v == nil {
+			// runtime.Goexit, which goes on unwinding, or (with
+			// GODEBUG=panicnil=1) panic(nil).
+			return
+		}
+		pe := &PanicError{
+			Value:    v,
+			Stack:    debug.Stack(),
+			Cache:    s.topic.cache.name,
+			Topic:    s.topic.name,
+			Page:     cur.page,
+			Sequence: cur.sequence,
+		}
+		h.err = pe
+		s.topic.cache.logHandlerFailure(pe, true, s.topic.name, cur.page, cur.sequence)
+	}()
+	handle(h, ctx, s, fn, stopOnError, &cur)
+	returned = true
+}
+
+// handling is where the item a handler's function is handling was
+// published, for a panic.
+type handling struct{ page, sequence uint64 }
+
+// handle runs the handler's loop, with cur set to the item fn is handling.
+// The subscription's own context (ctx's parent) ends it, and so does Stop,
+// which closes it: All needs no context of its own. All reads in runs and
+// checks for the end before each item, so Stop lets the item in hand finish
+// and hands out no other.
+func handle[T any](h *Handler, ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error, stopOnError bool, cur *handling) {
 	for it, err := range s.All(context.Background()) {
 		if err != nil {
 			h.err, h.failed = err, false
@@ -177,9 +214,9 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 			}
 			return
 		}
-		if err := callHandler(ctx, fn, &it, s); err != nil {
-			_, panicked := err.(*PanicError)
-			if panicked || err == errHandlerExited || stopOnError {
+		cur.page, cur.sequence = it.Page, it.Sequence
+		if err := fn(ctx, it); err != nil {
+			if stopOnError {
 				h.err = err
 				s.topic.cache.logHandlerFailure(err, true, it.Topic, it.Page, it.Sequence)
 				return
@@ -192,36 +229,6 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 			s.topic.cache.logHandlerFailure(err, false, it.Topic, it.Page, it.Sequence)
 		}
 	}
-}
-
-// callHandler calls fn(ctx, *it), turning a panic into a *PanicError. It
-// takes the item by pointer so that its deferred function, which every call
-// sets up, captures a word rather than a copy of the item.
-func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) error, it *Item[T], s *Subscription[T]) (err error) {
-	returned := false
-	defer func() {
-		if returned {
-			return
-		}
-		v := recover()
-		if v == nil {
-			// runtime.Goexit, which goes on unwinding, or (with
-			// GODEBUG=panicnil=1) panic(nil).
-			err = errHandlerExited
-			return
-		}
-		err = &PanicError{
-			Value:    v,
-			Stack:    debug.Stack(),
-			Cache:    s.topic.cache.name,
-			Topic:    it.Topic,
-			Page:     it.Page,
-			Sequence: it.Sequence,
-		}
-	}()
-	err = fn(ctx, *it)
-	returned = true
-	return err
 }
 
 // Stop stops the handler: its subscription is closed, so that the function
