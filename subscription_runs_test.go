@@ -128,3 +128,34 @@ func TestHandlerStopMidRun(t *testing.T) {
 	assert.Equal(t, uint64(1), st.Delivered)
 	assert.Equal(t, uint64(9), st.Unread)
 }
+
+// A handler allocates nothing per item: a run of items costs no allocation
+// beyond the publishes' own (none, for a typed topic of ints).
+func TestHandlerAllocatesNothingPerItem(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	const perRun = 64
+	c := newCache(t)
+	tp, err := topics.TopicOf[int](c, "t")
+	require.NoError(t, err)
+	got := make(chan struct{}, perRun)
+	h, err := tp.Handle(context.Background(), func(context.Context, topics.Item[int]) error {
+		got <- struct{}{}
+		return nil
+	})
+	require.NoError(t, err)
+	defer h.Stop()
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(20, func() {
+		for i := range perRun {
+			if err := tp.Publish(ctx, i); err != nil {
+				panic(err)
+			}
+		}
+		for range perRun {
+			<-got
+		}
+	})
+	assert.Less(t, allocs, float64(perRun)/4, "allocations per run of %d items", perRun)
+}
