@@ -16,6 +16,8 @@ package topics_test
 //	BenchmarkLosslessFanout  the same, for subscribers that lose nothing,
 //	                   with the default ring and with a small one
 //	BenchmarkWakeup    p50-ns, p99-ns  publish → parked subscriber has it
+//	BenchmarkOverload  deliveries/s, ns/publish, missed/op: a publisher
+//	                   that never waits, 100 subscribers
 //	BenchmarkMemory    B/subscription, B/topic  live heap after GC / count
 //
 // Systems, the last element of each name; all but chan-handoff are in
@@ -26,6 +28,12 @@ package topics_test
 //	topics-batch, topics-typed-batch
 //	                the same, read with NextBatch (64 items at most per
 //	                call); in BenchmarkFanout only
+//	topics-all, topics-typed-all
+//	                the same, read with a range loop over All; in
+//	                BenchmarkFanout only
+//	topics-handler, topics-typed-handler
+//	                the same, delivered to handlers (Handle); in
+//	                BenchmarkFanout only
 //	channels        the baseline with the same []byte (copied once): a
 //	                buffered channel per subscriber, a non-blocking send
 //	channels-typed  the baseline with the struct
@@ -59,6 +67,10 @@ var (
 	specTopicsTyped   = benchkit.TopicsTyped()
 	specTopicsBatch   = benchkit.TopicsBatch()
 	specTypedBatch    = benchkit.TopicsTypedBatch()
+	specTopicsAll     = benchkit.TopicsAll()
+	specTopicsHandler = benchkit.TopicsHandler()
+	specTypedAll      = benchkit.TopicsTypedAll()
+	specTypedHandler  = benchkit.TopicsTypedHandler()
 	specChannels      = benchkit.Channels()
 	specChannelsTyped = benchkit.ChannelsTyped()
 	specHandoff       = benchkit.Spec{Name: "chan-handoff", New: func(testing.TB) benchkit.System {
@@ -81,7 +93,7 @@ func losslessSpecs(ring int) []benchkit.Spec {
 // TestBenchSystems checks that the systems the benchmarks measure deliver
 // every item, so that a benchmark never times a system that lost its way.
 func TestBenchSystems(t *testing.T) {
-	for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specChannels, specChannelsTyped} {
+	for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specTopicsAll, specTypedAll, specTopicsHandler, specTypedHandler, specChannels, specChannelsTyped} {
 		t.Run(spec.Name, func(t *testing.T) { benchkit.Check(t, spec, 3) })
 	}
 	// The hand-off is one channel: each item reaches one subscriber.
@@ -109,7 +121,7 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range benchkit.FanoutSubs {
 		b.Run(benchkit.Name("subs", n), func(b *testing.B) {
-			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specChannels, specChannelsTyped} {
+			for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specTopicsBatch, specTypedBatch, specTopicsAll, specTypedAll, specTopicsHandler, specTypedHandler, specChannels, specChannelsTyped} {
 				b.Run(spec.Name, func(b *testing.B) { benchkit.Fanout(b, spec, n) })
 			}
 		})
@@ -136,8 +148,22 @@ func BenchmarkLosslessFanout(b *testing.B) {
 	}
 }
 
+// BenchmarkOverload is a publisher that never waits for the harness, and
+// 100 subscribers on a 2-core machine that cannot keep up: topics drops
+// for them and tells them (Missed), the blocking channel baseline holds the
+// publisher back. Reported: deliveries/s, the publisher's ns/publish, and
+// missed/op.
+func BenchmarkOverload(b *testing.B) {
+	const subs = 100
+	for _, spec := range []benchkit.Spec{specTopics, specTopicsBatch, specTopicsTyped, specTypedBatch, benchkit.ChannelsBlocking(topics.DefaultRingSize), benchkit.ChannelsBlockingTyped(topics.DefaultRingSize)} {
+		b.Run(benchkit.Name("subs", subs)+"/"+spec.Name, func(b *testing.B) { benchkit.Overload(b, spec, subs) })
+	}
+}
+
 func BenchmarkWakeup(b *testing.B) {
-	for _, spec := range []benchkit.Spec{specTopics, specChannels, specHandoff} {
+	// topics-typed publishes the handoff's Tick, with no copy and no
+	// lookup by name: the like-for-like comparison with chan-handoff.
+	for _, spec := range []benchkit.Spec{specTopics, specTopicsTyped, specChannels, specHandoff} {
 		b.Run(spec.Name, func(b *testing.B) { benchkit.Wakeup(b, spec) })
 	}
 }

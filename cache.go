@@ -417,6 +417,8 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*instance[T], er
 	if _, ok := any(t).(*instance[Value]); ok && c.cfg.maxBytes < math.MaxInt64 {
 		t.sizes = make([]atomic.Uint32, c.cfg.ringSize)
 	}
+	_, isValue := any(t).(*instance[Value])
+	t.plain = t.limiter == nil && t.feed == nil && t.sizes == nil && !isValue
 	if subscribe {
 		t.subs.Store(1)
 	} else {

@@ -158,6 +158,10 @@ func startHandler[T any](ctx context.Context, s *Subscription[T], fn func(contex
 }
 
 // runHandler is the handler's goroutine.
+//
+// One deferred function guards every call of fn: a panic ends the handler,
+// so it need not be caught item by item, and a recover set up per call cost
+// as much as the rest of a delivery.
 func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error, stopOnError bool) {
 	h.gid.Store(goid())
 	defer close(h.done)
@@ -165,33 +169,7 @@ func runHandler[T any](h *Handler, ctx context.Context, s *Subscription[T], fn f
 	defer s.closeByReader()
 	// A runtime.Goexit in fn unwinds through here without returning.
 	h.err, h.failed = errHandlerExited, true
-	for {
-		// The subscription's own context (ctx's parent) ends it, and so does
-		// Stop, which closes it: Next needs no context of its own.
-		it, err := s.Next(context.Background())
-		if err != nil {
-			h.err, h.failed = err, false
-			if h.stopped.Load() {
-				h.err = errHandlerStopped
-			}
-			return
-		}
-		if err := callHandler(ctx, fn, it, s); err != nil {
-			_, panicked := err.(*PanicError)
-			if panicked || err == errHandlerExited || stopOnError {
-				h.err = err
-				s.topic.cache.logHandlerFailure(err, true, it.Topic, it.Page, it.Sequence)
-				return
-			}
-			h.failures.Add(1)
-			h.lastErr.Store(&err)
-			s.topic.cache.logHandlerFailure(err, false, it.Topic, it.Page, it.Sequence)
-		}
-	}
-}
-
-// callHandler calls fn(ctx, it), turning a panic into a *PanicError.
-func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) error, it Item[T], s *Subscription[T]) (err error) {
+	var cur handling // the item fn is handling
 	returned := false
 	defer func() {
 		if returned {
@@ -201,21 +179,56 @@ func callHandler[T any](ctx context.Context, fn func(context.Context, Item[T]) e
 		if v == nil {
 			// runtime.Goexit, which goes on unwinding, or (with
 			// GODEBUG=panicnil=1) panic(nil).
-			err = errHandlerExited
 			return
 		}
-		err = &PanicError{
+		pe := &PanicError{
 			Value:    v,
 			Stack:    debug.Stack(),
 			Cache:    s.topic.cache.name,
-			Topic:    it.Topic,
-			Page:     it.Page,
-			Sequence: it.Sequence,
+			Topic:    s.topic.name,
+			Page:     cur.page,
+			Sequence: cur.sequence,
 		}
+		h.err = pe
+		s.topic.cache.logHandlerFailure(pe, true, s.topic.name, cur.page, cur.sequence)
 	}()
-	err = fn(ctx, it)
+	handle(h, ctx, s, fn, stopOnError, &cur)
 	returned = true
-	return err
+}
+
+// handling is where the item a handler's function is handling was
+// published, for a panic.
+type handling struct{ page, sequence uint64 }
+
+// handle runs the handler's loop, with cur set to the item fn is handling.
+// The subscription's own context (ctx's parent) ends it, and so does Stop,
+// which closes it: All needs no context of its own. All reads in runs and
+// checks for the end before each item, so Stop lets the item in hand finish
+// and hands out no other.
+func handle[T any](h *Handler, ctx context.Context, s *Subscription[T], fn func(context.Context, Item[T]) error, stopOnError bool, cur *handling) {
+	for it, err := range s.All(context.Background()) {
+		if err != nil {
+			h.err, h.failed = err, false
+			if h.stopped.Load() {
+				h.err = errHandlerStopped
+			}
+			return
+		}
+		cur.page, cur.sequence = it.Page, it.Sequence
+		if err := fn(ctx, it); err != nil {
+			if stopOnError {
+				h.err = err
+				s.topic.cache.logHandlerFailure(err, true, it.Topic, it.Page, it.Sequence)
+				return
+			}
+			h.failures.Add(1)
+			// A copy, so that err itself does not escape: taking its address
+			// would allocate it for every item, failed or not.
+			last := err
+			h.lastErr.Store(&last)
+			s.topic.cache.logHandlerFailure(err, false, it.Topic, it.Page, it.Sequence)
+		}
+	}
 }
 
 // Stop stops the handler: its subscription is closed, so that the function

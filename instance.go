@@ -28,6 +28,11 @@ type instanceMeta struct {
 	page  uint64       // fixed for life; 0 when fed, whose pages come from the feed
 	subs  atomic.Int64 // open subscriptions, or dropped
 
+	// plain is set, before the instance is shared, when a typed publish
+	// needs no check of its own: no rate limit, no feed, no byte budget,
+	// and a T that is not Value (whose size is limited).
+	plain bool
+
 	limiter *rateLimiter // the publish rate; nil when unlimited
 	feed    *Feed        // set when the cache is sequenced elsewhere (seam.go)
 
@@ -218,8 +223,16 @@ func (t *instance[T]) admitBytes(n int) error {
 }
 
 // holdBytes notes that the item at ring sequence seq holds n bytes.
+//
+// A slot that already notes n is left alone: swapping n for n changes
+// nothing, and a load costs a fraction of a swap, which is a locked
+// instruction, in the common stream of payloads of one size.
 func (t *instance[T]) holdBytes(seq uint64, n int) {
-	old := t.sizes[seq&uint64(len(t.sizes)-1)].Swap(uint32(n))
+	size := &t.sizes[seq&uint64(len(t.sizes)-1)]
+	if size.Load() == uint32(n) {
+		return
+	}
+	old := size.Swap(uint32(n))
 	if d := int64(n) - int64(old); d != 0 {
 		t.cache.bytes.Add(d)
 	}

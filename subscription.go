@@ -202,6 +202,16 @@ func startAt[T any](t *instance[T], cfg subscribeConfig, head uint64) uint64 {
 func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 	mustContext(ctx)
 	r := &s.topic.ring
+	// The reader that keeps up, in the chunk it holds, with nothing to
+	// report: the checks of the loop below, and fill's cheapest case.
+	if !s.hot.fed && !s.hot.lossy && s.ended() == nil && ctx.Err() == nil {
+		if e := r.ReadHeld(&s.cur, s.next); e != nil {
+			d := s.hot.d
+			s.fillOne(&it, e, s.next)
+			s.commit(d)
+			return it, nil
+		}
+	}
 	for {
 		if err := s.ended(); err != nil {
 			s.final()
@@ -310,6 +320,48 @@ func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) int {
 	return filled
 }
 
+// fillRun is fill for as many entries of run as fit in items, in the case
+// that needs none of fill's exceptions: run starts where the reader is (no
+// loss, so no loss episode either), and the topic is not fed. It returns how
+// many items it filled.
+func (s *Subscription[T]) fillRun(items []Item[T], run []ring.Entry[T], seq uint64) int {
+	k := min(len(items), len(run))
+	name, page := s.topic.name, s.topic.page
+	items, run = items[:k], run[:k]
+	for i := range items {
+		it, e := &items[i], &run[i]
+		it.Topic = name
+		it.Sequence = seq + uint64(i)
+		it.Page = page
+		it.Missed = 0
+		if p := e.Publisher; p != nil {
+			it.Publisher = *p
+		} else {
+			it.Publisher = ""
+		}
+		it.Value = e.Value
+	}
+	s.next = seq + uint64(k)
+	s.hot.d += uint64(k)
+	return k
+}
+
+// fillOne is fillRun for one entry, small enough to be inlined.
+func (s *Subscription[T]) fillOne(it *Item[T], e *ring.Entry[T], seq uint64) {
+	it.Topic = s.topic.name
+	it.Sequence = seq
+	it.Page = s.topic.page
+	it.Missed = 0
+	if p := e.Publisher; p != nil {
+		it.Publisher = *p
+	} else {
+		it.Publisher = ""
+	}
+	it.Value = e.Value
+	s.next = seq + 1
+	s.hot.d++
+}
+
 // recordLoss counts the items lost before an item (at ring sequence seq,
 // item sequence of page), and tracks loss episodes for the logger. Only the
 // reading goroutine calls it.
@@ -359,33 +411,89 @@ func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, 
 	if len(items) == 0 {
 		return 0, s.ended()
 	}
-	// The first item as Next gets it: waiting if need be, or reporting why
-	// there will be none.
-	it, err := s.Next(ctx)
-	if err != nil {
-		return 0, err
-	}
-	items[0] = it
 	r := &s.topic.ring
-	d := s.hot.d
-	n := 1
-read:
-	for n < len(items) {
-		e, seq := r.Read(&s.cur, s.next)
-		if e == nil {
-			break
+	for {
+		// The first run as Next gets its item: waiting if need be, or
+		// reporting why there will be none.
+		run, seq, err := s.waitRun(ctx)
+		if err != nil {
+			return 0, err
 		}
-		switch s.fill(&items[n], e, seq) {
-		case filled:
-			n++
-		case stopped:
-			break read
+		d := s.hot.d
+		n := 0
+	read:
+		for {
+			if seq == s.next && !s.hot.fed && !s.hot.lossy {
+				n += s.fillRun(items[n:], run, seq)
+			} else {
+				for i := range run {
+					if n == len(items) {
+						break read
+					}
+					switch s.fill(&items[n], &run[i], seq+uint64(i)) {
+					case filled:
+						n++
+					case stopped:
+						break read
+					}
+				}
+			}
+			if n == len(items) {
+				break
+			}
+			if run, seq = r.ReadRun(&s.cur, s.next); run == nil {
+				break
+			}
+		}
+		if n > 0 {
+			s.commit(d)
+			return n, nil
+		}
+		// Every entry was passed over, or a lossless subscription found
+		// itself lapped (it has ended): look again, as Next does.
+	}
+}
+
+// waitRun returns the entries that are ready from the one the reader wants
+// next (see ring.ReadRun) and the sequence of the first, waiting as Next
+// does if none is, or the error Next would return. It moves no cursor.
+func (s *Subscription[T]) waitRun(ctx context.Context) ([]ring.Entry[T], uint64, error) {
+	r := &s.topic.ring
+	for {
+		if err := s.ended(); err != nil {
+			s.final()
+			return nil, 0, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		if run, seq := r.ReadRun(&s.cur, s.next); run != nil {
+			return run, seq, nil
+		}
+		if s.topic.cache.closing.Load() != nil && s.next > r.Head() {
+			s.finish(s.topic.cache.closing.Load())
+			continue
+		}
+		r.Park(&s.waiter)
+		if s.ended() != nil {
+			continue
+		}
+		if run, seq := r.ReadRun(&s.cur, s.next); run != nil {
+			return run, seq, nil
+		}
+		s.cur.Release()
+		if done := ctx.Done(); done != nil {
+			select {
+			case <-s.waiter.C():
+			case <-done:
+				if s.hot.lossless {
+					r.WakeAll()
+				}
+			}
+		} else {
+			<-s.waiter.C()
 		}
 	}
-	if n > 1 {
-		s.commit(d)
-	}
-	return n, nil
 }
 
 // ended returns the error that ended the subscription, or nil. A Subscribe
@@ -420,18 +528,51 @@ func (s *Subscription[T]) final() {
 // loop. The loop runs until the subscription ends or ctx is done, and then
 // yields the error (wrapping ErrClosed, or ctx.Err()) once with a zero Item.
 // When the loop ends, for whatever reason, the subscription is closed.
+//
+// All reads the items that are ready together, as NextBatch does, and
+// hands them out one at a time: an end, or ctx done, stops the loop before
+// the next item, and the items not yet handed out when the loop ends are
+// left unread (SubscriptionStats.Unread), not counted as delivered.
 func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
 	mustContext(ctx)
 	return func(yield func(Item[T], error) bool) {
 		defer s.closeByReader()
+		// Items are read a run at a time, as NextBatch reads them, but
+		// handed out one by one with the cursor moved past each: the
+		// statistics stay exact, and an item not yet handed out when the
+		// loop ends is unread, not lost. Every item gets the checks Next
+		// makes, so an end or a done ctx stops the loop at once.
+		done := ctx.Done()
+		var it Item[T]
 		for {
-			it, err := s.Next(ctx)
+			run, seq, err := s.waitRun(ctx)
 			if err != nil {
 				yield(Item[T]{}, err)
 				return
 			}
-			if !yield(it, nil) {
-				return
+			last := len(run) - 1
+			for i := range run {
+				sq := seq + uint64(i)
+				if i > 0 && (sq != s.next || s.ended() != nil || done != nil && ctx.Err() != nil) {
+					break // waitRun sees why, or reads from where the reader is
+				}
+				d := s.hot.d
+				if sq == s.next && !s.hot.fed && !s.hot.lossy {
+					s.fillOne(&it, &run[i], sq)
+				} else if s.fill(&it, &run[i], sq) != filled {
+					break
+				}
+				// commit, knowing that the reader has not caught up before
+				// the last entry of the run.
+				if s.hot.lossless {
+					s.opt.gate.Advance(s.next)
+				}
+				if s.hot.d/statsEvery != d/statsEvery || s.hot.dirty || i == last && !s.topic.ring.Ready(s.next) {
+					s.stats.flush()
+				}
+				if !yield(it, nil) {
+					return
+				}
 			}
 		}
 	}

@@ -51,7 +51,9 @@
 // ctx.Err() when the context given to Next itself is done, and the
 // subscription stays open. Leaving a range loop over [Subscription.All]
 // closes the subscription. [Subscription.NextBatch] reads every item that is
-// ready in one call, and ends as Next does. Close ends a subscription at
+// ready in one call, and ends as Next does. All and handlers read the same
+// way inside, and hand out the items one at a time, each with the checks
+// Next makes. Close ends a subscription at
 // once, leaving what it has not read unread; [Cache.Shutdown] and
 // [Engine.Shutdown] end a cache gracefully: publishes are refused, and every
 // subscription and handler first reads what was published before.

@@ -74,6 +74,18 @@ func (h *Topic[T]) Name() string { return h.name }
 // error has published nothing.
 func (h *Topic[T]) Publish(ctx context.Context, v T) error {
 	mustContext(ctx)
+	// The direct path: a live topic with nothing to check but the context
+	// and the cache, published straight to its ring. Every other case, and
+	// any error, takes the full path below.
+	if t := h.cur.Load(); t != nil && t.plain && ctx.Err() == nil && h.cache.closing.Load() == nil && t.subs.Load() != dropped {
+		if _, err := t.ring.Publish(ctx, nil, v); err != nil {
+			return t.heldBackError(err)
+		}
+		if t.heldBack.Load() {
+			t.heldBack.Store(false)
+		}
+		return nil
+	}
 	t, err := h.resolve(ctx, v)
 	if err != nil {
 		return err

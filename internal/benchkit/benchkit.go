@@ -13,6 +13,9 @@
 //   - [Fanout]: one publisher and N draining subscribers; ns per item
 //     actually delivered, items missed, allocations per delivered item.
 //   - [Wakeup]: publish → a parked subscriber has the item; p50 and p99.
+//   - [Overload]: one publisher that is never held back and N draining
+//     subscribers; deliveries per second, the publisher's ns per publish,
+//     items missed.
 //
 // The systems both sets of benchmarks measure, topics and the
 // channel-per-subscriber baseline, are here too (systems.go): [Topics],
@@ -341,6 +344,57 @@ func Fanout(b *testing.B, spec Spec, subs int) {
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(delivered), "ns/delivery")
 	b.ReportMetric(float64(missed)/float64(b.N), "missed/op")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(delivered), "allocs/delivery")
+}
+
+// Overload measures one publisher that publishes b.N items as fast as it
+// can, never held back by the harness, to subs subscribers each draining in
+// its own goroutine: a system that drops loses what its subscribers cannot
+// keep up with, one that blocks makes the publisher wait. The clock stops
+// once every subscriber has received, or been told it missed, every item, so
+// only systems whose subscribers learn of every item (they drop and say so,
+// or never drop) can run it.
+//
+// Reported:
+//   - deliveries/s: items actually delivered, summed over the subscribers,
+//     per second of the run;
+//   - ns/publish: the publisher's own time per publish, until its last
+//     publish returned;
+//   - missed/op: items missed per publish, summed over the subscribers.
+func Overload(b *testing.B, spec Spec, subs int) {
+	sys := spec.New(b)
+	total := uint64(b.N)
+	r := newRun(total, total)
+	sinks := make([]*Sink, subs)
+	for i := range sinks {
+		sinks[i] = &Sink{}
+		r.attach(sinks[i])
+		sys.Drain(sinks[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	r.open(0, subs)
+	start := time.Now()
+	for range total {
+		sys.Publish()
+	}
+	published := time.Since(start)
+	r.wait(b, 0, sinks)
+	b.StopTimer()
+	elapsed := b.Elapsed()
+	sys.Close()
+	r.timer.Stop()
+
+	var delivered, missed uint64
+	for _, s := range sinks {
+		delivered += s.delivered
+		missed += s.missed + s.dropped.Load()
+	}
+	if spec.Lossless && missed > 0 {
+		b.Fatalf("%s is lossless, yet its %d subscribers missed %d items", spec.Name, subs, missed)
+	}
+	b.ReportMetric(float64(delivered)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(published.Nanoseconds())/float64(total), "ns/publish")
+	b.ReportMetric(float64(missed)/float64(total), "missed/op")
 }
 
 // stream publishes r.total items in batches, never more than Window

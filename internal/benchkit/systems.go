@@ -52,7 +52,7 @@ func TopicsTyped() Spec {
 // with Subscription.NextBatch into a buffer of BatchRead items.
 func TopicsBatch() Spec {
 	return Spec{Name: "topics-batch", New: func(tb testing.TB) System {
-		return newTopicsSystem(tb, topicsConfig{batch: true})
+		return newTopicsSystem(tb, topicsConfig{read: readBatch})
 	}}
 }
 
@@ -60,7 +60,38 @@ func TopicsBatch() Spec {
 // subscribers that read with Subscription.NextBatch.
 func TopicsTypedBatch() Spec {
 	return Spec{Name: "topics-typed-batch", New: func(tb testing.TB) System {
-		return newTopicsTypedSystem(tb, topicsConfig{batch: true})
+		return newTopicsTypedSystem(tb, topicsConfig{read: readBatch})
+	}}
+}
+
+// TopicsAll returns "topics-all": [Topics] with subscribers that read with a
+// range loop over Subscription.All.
+func TopicsAll() Spec {
+	return Spec{Name: "topics-all", New: func(tb testing.TB) System {
+		return newTopicsSystem(tb, topicsConfig{read: readAll})
+	}}
+}
+
+// TopicsHandler returns "topics-handler": [Topics] with handlers
+// (Cache.Handle) instead of subscribers that read.
+func TopicsHandler() Spec {
+	return Spec{Name: "topics-handler", New: func(tb testing.TB) System {
+		return newTopicsSystem(tb, topicsConfig{read: readHandler})
+	}}
+}
+
+// TopicsTypedAll returns "topics-typed-all": [TopicsTyped] read with All.
+func TopicsTypedAll() Spec {
+	return Spec{Name: "topics-typed-all", New: func(tb testing.TB) System {
+		return newTopicsTypedSystem(tb, topicsConfig{read: readAll})
+	}}
+}
+
+// TopicsTypedHandler returns "topics-typed-handler": [TopicsTyped] with
+// handlers (Topic.Handle).
+func TopicsTypedHandler() Spec {
+	return Spec{Name: "topics-typed-handler", New: func(tb testing.TB) System {
+		return newTopicsTypedSystem(tb, topicsConfig{read: readHandler})
 	}}
 }
 
@@ -129,8 +160,18 @@ func newTicker() func() Tick {
 type topicsConfig struct {
 	ring     int  // WithRingSize; 0 for the default
 	lossless bool // subscribe with Lossless()
-	batch    bool // read with NextBatch rather than Next
+	read     readMode
 }
+
+// readMode is how the subscribers of a topics system read.
+type readMode int
+
+const (
+	readNext    readMode = iota // Subscription.Next
+	readBatch                   // Subscription.NextBatch, BatchRead items at most
+	readAll                     // a range loop over Subscription.All
+	readHandler                 // a Handler's function
+)
 
 func (cfg topicsConfig) newCache(tb testing.TB) *topics.Cache {
 	var opts []topics.Option
@@ -153,15 +194,16 @@ func (cfg topicsConfig) subscribeOptions() []topics.SubscribeOption {
 
 // topicsSystem is a Cache with one topic, published with Cache.Publish.
 type topicsSystem struct {
-	tb    testing.TB
-	cache *topics.Cache
-	opts  []topics.SubscribeOption
-	batch bool
-	wg    sync.WaitGroup
+	tb       testing.TB
+	cache    *topics.Cache
+	opts     []topics.SubscribeOption
+	read     readMode
+	handlers []*topics.Handler
+	wg       sync.WaitGroup
 }
 
 func newTopicsSystem(tb testing.TB, cfg topicsConfig) *topicsSystem {
-	return &topicsSystem{tb: tb, cache: cfg.newCache(tb), opts: cfg.subscribeOptions(), batch: cfg.batch}
+	return &topicsSystem{tb: tb, cache: cfg.newCache(tb), opts: cfg.subscribeOptions(), read: cfg.read}
 }
 
 func (s *topicsSystem) Publish() {
@@ -171,11 +213,19 @@ func (s *topicsSystem) Publish() {
 }
 
 func (s *topicsSystem) Drain(sink *Sink) {
+	if s.read == readHandler {
+		h, err := s.cache.Handle(context.Background(), topic, deliverTo[topics.Value](sink), s.opts...)
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		s.handlers = append(s.handlers, h)
+		return
+	}
 	sub, err := s.cache.Subscribe(context.Background(), topic, s.opts...)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	s.wg.Go(func() { drain(sub, sink, s.batch) })
+	s.wg.Go(func() { drain(sub, sink, s.read) })
 }
 
 func (s *topicsSystem) Stall() {
@@ -187,15 +237,34 @@ func (s *topicsSystem) Stall() {
 func (s *topicsSystem) Close() {
 	_ = s.cache.Close() // ends every subscription
 	s.wg.Wait()
+	for _, h := range s.handlers {
+		<-h.Done()
+	}
 }
 
-// drain reads sub until it ends, reporting every item to sink, with
-// NextBatch if batch is set and with Next otherwise.
-func drain[T any](sub *topics.Subscription[T], sink *Sink, batch bool) {
-	if batch {
+// drain reads sub until it ends, reporting every item to sink, as read
+// says.
+func drain[T any](sub *topics.Subscription[T], sink *Sink, read readMode) {
+	switch read {
+	case readBatch:
 		drainBatch(sub, sink)
-	} else {
+	case readAll:
+		for it, err := range sub.All(context.Background()) {
+			if err != nil {
+				return
+			}
+			sink.Deliver(it.Missed)
+		}
+	default:
 		drainTopic(sub, sink)
+	}
+}
+
+// deliverTo returns a handler function that reports every item to sink.
+func deliverTo[T any](sink *Sink) func(context.Context, topics.Item[T]) error {
+	return func(_ context.Context, it topics.Item[T]) error {
+		sink.Deliver(it.Missed)
+		return nil
 	}
 }
 
@@ -229,13 +298,14 @@ func drainTopic[T any](sub *topics.Subscription[T], sink *Sink) {
 
 // topicsTypedSystem is a Cache with one Topic[Tick].
 type topicsTypedSystem struct {
-	tb    testing.TB
-	cache *topics.Cache
-	topic *topics.Topic[Tick]
-	opts  []topics.SubscribeOption
-	batch bool
-	seq   uint64
-	wg    sync.WaitGroup
+	tb       testing.TB
+	cache    *topics.Cache
+	topic    *topics.Topic[Tick]
+	opts     []topics.SubscribeOption
+	read     readMode
+	handlers []*topics.Handler
+	seq      uint64
+	wg       sync.WaitGroup
 }
 
 func newTopicsTypedSystem(tb testing.TB, cfg topicsConfig) *topicsTypedSystem {
@@ -244,7 +314,7 @@ func newTopicsTypedSystem(tb testing.TB, cfg topicsConfig) *topicsTypedSystem {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &topicsTypedSystem{tb: tb, cache: c, topic: h, opts: cfg.subscribeOptions(), batch: cfg.batch}
+	return &topicsTypedSystem{tb: tb, cache: c, topic: h, opts: cfg.subscribeOptions(), read: cfg.read}
 }
 
 func (s *topicsTypedSystem) Publish() {
@@ -255,11 +325,19 @@ func (s *topicsTypedSystem) Publish() {
 }
 
 func (s *topicsTypedSystem) Drain(sink *Sink) {
+	if s.read == readHandler {
+		h, err := s.topic.Handle(context.Background(), deliverTo[Tick](sink), s.opts...)
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		s.handlers = append(s.handlers, h)
+		return
+	}
 	sub, err := s.topic.Subscribe(context.Background(), s.opts...)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	s.wg.Go(func() { drain(sub, sink, s.batch) })
+	s.wg.Go(func() { drain(sub, sink, s.read) })
 }
 
 func (s *topicsTypedSystem) Stall() {
@@ -271,6 +349,9 @@ func (s *topicsTypedSystem) Stall() {
 func (s *topicsTypedSystem) Close() {
 	_ = s.cache.Close()
 	s.wg.Wait()
+	for _, h := range s.handlers {
+		<-h.Done()
+	}
 }
 
 // chanFanout is the baseline: a plain channel-per-subscriber fan-out. Each

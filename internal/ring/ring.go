@@ -110,6 +110,21 @@
 // Small rings get shorter chunks (Init), so that the spare places hold few
 // payloads: with 32-entry chunks, a ring of size 1 would keep hundreds alive.
 //
+// # Reading in runs
+//
+// A reader that keeps up reads the entries of one chunk in a row. Only the
+// first entry it reads from a chunk needs the full check above (reference,
+// tag, slot again); for the others, it suffices that the slot holds the
+// sequence and that the chunk the reader holds carries the sequence's block:
+// at most one chunk ever carries a block, and a held chunk is not reused, so
+// the entry was written into that chunk before its sequence was stored, and
+// stays as it is while the chunk is held. [Ring.ReadRun] hands out every
+// entry from the first up to the first slot that does not hold its sequence
+// or the end of the chunk, at one slot load each; [Ring.ReadHeld] is the
+// same check for one entry. An entry of a run may be lapped after the run
+// was taken; it is still whole, and delivering it is what a Read just before
+// the lap would have done.
+//
 // # Memory ordering
 //
 // Go's atomic operations are sequentially consistent ("the Go memory model":
@@ -545,6 +560,41 @@ func (r *Ring[T]) Read(cur *Cursor[T], next uint64) (*Entry[T], uint64) {
 		}
 		return &cur.held.entries[next&(1<<r.chunkShift-1)], next
 	}
+}
+
+// ReadHeld returns the entry of sequence next if it is stored and lives in
+// the chunk cur holds, and nil otherwise, in which case the caller uses
+// Read. It is the case of a reader that keeps up, inside a chunk: one slot
+// load, no reference to take.
+func (r *Ring[T]) ReadHeld(cur *Cursor[T], next uint64) *Entry[T] {
+	h := cur.held
+	if h == nil || r.slot(next).Load() != next || h.tag.Load()>>tagShift != next>>r.chunkShift {
+		return nil
+	}
+	return &h.entries[next&(1<<r.chunkShift-1)]
+}
+
+// ReadRun is Read for a reader that takes several entries at a time: it
+// returns the entries from the one Read would return up to the last one
+// stored without a gap in the same chunk, and the sequence of the first. The
+// entry of sequence seq+i is run[i]. It returns nil when Read would. The
+// entries stay valid while cur holds their chunk.
+//
+// Past the first entry, a run costs one slot load per entry: an entry of the
+// held chunk whose slot holds its sequence was written into that chunk,
+// since no other chunk ever carries the chunk's block.
+func (r *Ring[T]) ReadRun(cur *Cursor[T], next uint64) (run []Entry[T], seq uint64) {
+	e, seq := r.Read(cur, next)
+	if e == nil {
+		return nil, 0
+	}
+	entries := cur.held.entries
+	i := seq & (1<<r.chunkShift - 1)
+	j := i + 1
+	for s := seq + 1; j < uint64(len(entries)) && r.slot(s).Load() == s; s++ {
+		j++
+	}
+	return entries[i:j:j], seq
 }
 
 // Ready reports whether Read(next) would find an entry (or a newer one, for

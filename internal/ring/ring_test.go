@@ -486,3 +486,93 @@ func TestLayout(t *testing.T) {
 		t.Errorf("Size %d", r.Size())
 	}
 }
+
+// ReadRun hands out, from where Read would start, every entry stored
+// without a gap up to the end of its chunk, and no further: not past the
+// head, not past a stalled publisher's sequence, not into the next chunk.
+func TestReadRun(t *testing.T) {
+	r := New[int](64)
+	per := uint64(1) << r.chunkShift
+	if per < 4 {
+		t.Fatalf("%d entries per chunk; the test needs 4 at least", per)
+	}
+	var cur Cursor[int]
+	defer cur.Release()
+	if run, _ := r.ReadRun(&cur, 1); run != nil {
+		t.Fatalf("run %v from an empty ring", run)
+	}
+	check := func(next uint64, wantSeq uint64, wantLen int) {
+		t.Helper()
+		run, seq := r.ReadRun(&cur, next)
+		if seq != wantSeq || len(run) != wantLen {
+			t.Fatalf("ReadRun(%d) = %d entries from %d, want %d from %d", next, len(run), seq, wantLen, wantSeq)
+		}
+		for i := range run {
+			if run[i].Value != int(seq)+i {
+				t.Fatalf("entry %d of the run from %d holds %d", i, seq, run[i].Value)
+			}
+		}
+	}
+	// 1 … per-2 stored, per-1 claimed and stalled, per and beyond stored.
+	for i := uint64(1); i < per-1; i++ {
+		pub(r, "", int(i))
+	}
+	stalled := claim(r, "", int(per-1))
+	for i := per; i <= per+3; i++ {
+		pub(r, "", int(i))
+	}
+	check(1, 1, int(per-2)) // up to the stalled one
+	check(3, 3, int(per-4)) // from anywhere
+	r.storeClaimed(stalled) // the gap is filled
+	check(1, 1, int(per-1)) // up to the end of the chunk (block 0 has no sequence 0)
+	check(per, per, 4)      // the next chunk, up to the head
+	check(per+2, per+2, 2)  // from within it
+	if run, _ := r.ReadRun(&cur, per+4); run != nil {
+		t.Fatalf("run %v past the head", run)
+	}
+	// Lapped: the run starts at the oldest entry held, as Read's does.
+	for i := per + 4; i <= per+4+64; i++ {
+		pub(r, "", int(i))
+	}
+	oldest := per + 4 + 64 - 64 + 1
+	check(1, oldest, int(per-oldest%per))
+}
+
+// ReadHeld finds an entry only when it is stored and in the chunk the
+// cursor holds; Read finds the rest.
+func TestReadHeld(t *testing.T) {
+	r := New[int](64)
+	per := uint64(1) << r.chunkShift
+	var cur Cursor[int]
+	defer cur.Release()
+	for i := uint64(1); i <= per+1; i++ {
+		pub(r, "", int(i))
+	}
+	if e := r.ReadHeld(&cur, 1); e != nil {
+		t.Fatalf("ReadHeld found %d holding no chunk", e.Value)
+	}
+	if e, _ := r.Read(&cur, 1); e == nil || e.Value != 1 {
+		t.Fatalf("Read(1) = %v", e)
+	}
+	for i := uint64(2); i < per; i++ {
+		if e := r.ReadHeld(&cur, i); e == nil || e.Value != int(i) {
+			t.Fatalf("ReadHeld(%d) = %v", i, e)
+		}
+	}
+	if e := r.ReadHeld(&cur, per); e != nil {
+		t.Fatalf("ReadHeld found %d in the next chunk", e.Value)
+	}
+	if e, _ := r.Read(&cur, per); e == nil || e.Value != int(per) {
+		t.Fatalf("Read(%d) = %v", per, e)
+	}
+	if e := r.ReadHeld(&cur, per+2); e != nil {
+		t.Fatalf("ReadHeld found %d past the head", e.Value)
+	}
+	// Lapped: the slot holds a newer sequence, which ReadHeld leaves to Read.
+	for i := per + 2; i <= per+2+64; i++ {
+		pub(r, "", int(i))
+	}
+	if e := r.ReadHeld(&cur, per+1); e != nil {
+		t.Fatalf("ReadHeld found %d for a lapped sequence", e.Value)
+	}
+}

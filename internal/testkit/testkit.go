@@ -144,7 +144,8 @@ func Goroutines() string {
 	}
 }
 
-// ParkedNexts counts the Goroutines blocked inside Subscription.Next.
+// ParkedNexts counts the Goroutines blocked inside Subscription.Next, or in
+// the wait that NextBatch, All and handlers share (waitRun).
 func ParkedNexts() int {
 	count := 0
 	for _, g := range strings.Split(Goroutines(), "\n\n") {
@@ -152,15 +153,15 @@ func ParkedNexts() int {
 		if !strings.Contains(header, "[select") && !strings.Contains(header, "[chan receive") {
 			continue
 		}
-		if strings.Contains(body, "github.com/ringbus/topics.(*Subscription[") && strings.Contains(body, "]).Next(") {
+		if strings.Contains(body, "github.com/ringbus/topics.(*Subscription[") && (strings.Contains(body, "]).Next(") || strings.Contains(body, "]).waitRun(")) {
 			count++
 		}
 	}
 	return count
 }
 
-// WaitParked waits until at least n Goroutines are blocked inside
-// Subscription.Next, polling the goroutine stacks until WaitLimit.
+// WaitParked waits until at least n Goroutines are blocked waiting for an
+// item (see ParkedNexts), polling the goroutine stacks until WaitLimit.
 func WaitParked(t testing.TB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(WaitLimit)
