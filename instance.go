@@ -28,10 +28,18 @@ type instanceMeta struct {
 	page  uint64       // fixed for life; 0 when fed, whose pages come from the feed
 	subs  atomic.Int64 // open subscriptions, or dropped
 
+	// heldBack is set while publishes fail waiting for lossless readers: a
+	// held-back episode, logged once.
+	heldBack atomic.Bool
+
 	// plain is set, before the instance is shared, when a typed publish
 	// needs no check of its own: no rate limit, no feed, no byte budget,
 	// and a T that is not Value (whose size is limited).
 	plain bool
+
+	// Under cache.mu: the sweeper's marks.
+	idleSeen bool   // no subscriber at the last sweep
+	idleMark uint64 // activity at the last sweep
 
 	limiter *rateLimiter // the publish rate; nil when unlimited
 	feed    *Feed        // set when the cache is sequenced elsewhere (seam.go)
@@ -39,18 +47,6 @@ type instanceMeta struct {
 	// sizes holds, for a Value topic of a cache with a byte budget, the
 	// payload size of the item in each slot of the ring (see admitBytes).
 	sizes []atomic.Uint32
-
-	// heldBack is set while publishes fail waiting for lossless readers: a
-	// held-back episode, logged once.
-	heldBack atomic.Bool
-
-	// sent counts publishes handed to the sequencer. They do not move the
-	// ring, which only the feed writes, so the sweeper watches this instead.
-	sent atomic.Uint64
-
-	// Under cache.mu: the sweeper's marks.
-	idleSeen bool   // no subscriber at the last sweep
-	idleMark uint64 // activity at the last sweep
 
 	stats   topicStats    // open subscriptions and totals (stats.go)
 	endHead atomic.Uint64 // the ring's head when the instance ended
@@ -113,7 +109,7 @@ func (t *instance[T]) elemType() reflect.Type { return reflect.TypeFor[T]() }
 // this process.
 func (t *instance[T]) activity() uint64 {
 	if t.feed != nil {
-		return t.sent.Load()
+		return t.feed.sent.Load()
 	}
 	return t.ring.Head()
 }

@@ -114,6 +114,10 @@ type Feed struct {
 	t   *instance[Value]
 	seq Sequencer
 
+	// sent counts publishes handed to the sequencer. They do not move the
+	// ring, which only the feed writes, so the sweeper watches this instead.
+	sent atomic.Uint64
+
 	opened atomic.Bool   // Open was called
 	ready  chan struct{} // closed by Ready, Fail or the end of the topic
 	closed atomic.Bool   // Put is refused
@@ -342,7 +346,7 @@ func (f *Feed) send(ctx context.Context, publisher *string, v Value) error {
 	if publisher != nil {
 		p = *publisher
 	}
-	f.t.sent.Add(1)
+	f.sent.Add(1)
 	return f.seq.Publish(ctx, f.t.cache.name, f.t.name, p, v)
 }
 
