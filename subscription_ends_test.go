@@ -424,8 +424,8 @@ func TestEndsReleaseSubscribeContext(t *testing.T) {
 
 // The first end of a subscription is the one Next reports from then on:
 // closing a subscription that its cache's deletion already ended must not
-// turn "cache not found" into a plain "closed". (FuzzModel found this: Close
-// used to replace the reason.)
+// turn "cache not found" into a plain "closed". (A case FuzzModel finds
+// when Close replaces the reason.)
 func TestEndReasonSurvivesClose(t *testing.T) {
 	e := topics.New()
 	defer e.Close()
