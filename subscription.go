@@ -226,41 +226,43 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 			}
 			continue
 		}
-		if s.topic.cache.closing.Load() != nil && s.next > r.Head() {
-			// The cache is shutting down and everything published before
-			// is read: the subscription is done.
-			s.finish(s.topic.cache.closing.Load())
-			continue
-		}
-		// Nothing to read: park, then look once more (the ring's handshake
-		// makes sure a publish or close after this look wakes us).
-		r.Park(&s.waiter)
-		if s.ended() != nil {
-			continue
-		}
-		if e, seq := r.Read(&s.cur, s.next); e != nil {
-			if s.deliver(&it, e, seq) {
-				return it, nil
+		s.wait(ctx)
+	}
+}
+
+// wait is what a reader does when nothing is ready for it: it waits until
+// something may have changed (a publish, an end, ctx done), and the caller
+// then looks again, from its checks of an end on.
+func (s *Subscription[T]) wait(ctx context.Context) {
+	r := &s.topic.ring
+	if e := s.topic.cache.closing.Load(); e != nil && s.next > r.Head() {
+		// The cache is shutting down and everything published before is
+		// read: the subscription is done.
+		s.finish(e)
+		return
+	}
+	// Park, then look once more (the ring's handshake makes sure a publish
+	// or close after this look wakes us).
+	r.Park(&s.waiter)
+	if s.ended() != nil || r.Ready(s.next) {
+		return
+	}
+	// About to sleep: let go of the chunk, which would keep it from being
+	// reused.
+	s.cur.Release()
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-s.waiter.C():
+		case <-done:
+			if s.hot.lossless {
+				// Leave the ring's stack of parked readers now, so that it
+				// does not keep a dropped lossless subscription (and the
+				// publishers it holds up) alive.
+				r.WakeAll()
 			}
-			continue
 		}
-		// About to sleep: let go of the chunk, which would keep it from
-		// being reused.
-		s.cur.Release()
-		if done := ctx.Done(); done != nil {
-			select {
-			case <-s.waiter.C():
-			case <-done:
-				if s.hot.lossless {
-					// Leave the ring's stack of parked readers now, so that
-					// it does not keep a dropped lossless subscription (and
-					// the publishers it holds up) alive.
-					r.WakeAll()
-				}
-			}
-		} else {
-			<-s.waiter.C() // a plain receive: cheaper than a select
-		}
+	} else {
+		<-s.waiter.C() // a plain receive: cheaper than a select
 	}
 }
 
@@ -470,29 +472,7 @@ func (s *Subscription[T]) waitRun(ctx context.Context) ([]ring.Entry[T], uint64,
 		if run, seq := r.ReadRun(&s.cur, s.next); run != nil {
 			return run, seq, nil
 		}
-		if s.topic.cache.closing.Load() != nil && s.next > r.Head() {
-			s.finish(s.topic.cache.closing.Load())
-			continue
-		}
-		r.Park(&s.waiter)
-		if s.ended() != nil {
-			continue
-		}
-		if run, seq := r.ReadRun(&s.cur, s.next); run != nil {
-			return run, seq, nil
-		}
-		s.cur.Release()
-		if done := ctx.Done(); done != nil {
-			select {
-			case <-s.waiter.C():
-			case <-done:
-				if s.hot.lossless {
-					r.WakeAll()
-				}
-			}
-		} else {
-			<-s.waiter.C()
-		}
+		s.wait(ctx)
 	}
 }
 

@@ -144,8 +144,8 @@ func Goroutines() string {
 	}
 }
 
-// ParkedNexts counts the Goroutines blocked inside Subscription.Next, or in
-// the wait that NextBatch, All and handlers share (waitRun).
+// ParkedNexts counts the Goroutines blocked waiting for an item in
+// Subscription.Next, NextBatch, All or a handler: in the wait they share.
 func ParkedNexts() int {
 	count := 0
 	for _, g := range strings.Split(Goroutines(), "\n\n") {
@@ -153,7 +153,7 @@ func ParkedNexts() int {
 		if !strings.Contains(header, "[select") && !strings.Contains(header, "[chan receive") {
 			continue
 		}
-		if strings.Contains(body, "github.com/ringbus/topics.(*Subscription[") && (strings.Contains(body, "]).Next(") || strings.Contains(body, "]).waitRun(")) {
+		if strings.Contains(body, "github.com/ringbus/topics.(*Subscription[") && strings.Contains(body, "]).wait(") {
 			count++
 		}
 	}
