@@ -414,11 +414,11 @@ func createTopic[T any](c *Cache, name string, subscribe bool) (*instance[T], er
 		t.page = newPage()
 	}
 	t.ring.Init(c.cfg.ringSize)
-	if _, ok := any(t).(*instance[Value]); ok && c.cfg.maxBytes < math.MaxInt64 {
+	_, isValue := any(t).(*instance[Value])
+	if isValue && c.cfg.maxBytes < math.MaxInt64 {
 		t.sizes = make([]atomic.Uint32, c.cfg.ringSize)
 	}
-	_, isValue := any(t).(*instance[Value])
-	t.plain = t.limiter == nil && t.feed == nil && t.sizes == nil && !isValue
+	t.plain = !isValue && t.limiter == nil
 	if subscribe {
 		t.subs.Store(1)
 	} else {

@@ -33,8 +33,8 @@ type instanceMeta struct {
 	heldBack atomic.Bool
 
 	// plain is set, before the instance is shared, when a typed publish
-	// needs no check of its own: no rate limit, no feed, no byte budget,
-	// and a T that is not Value (whose size is limited).
+	// needs no check of its own: no rate limit, and a T that is not Value
+	// (only Value topics are limited in size, counted in bytes and fed).
 	plain bool
 
 	// Under cache.mu: the sweeper's marks.

@@ -208,7 +208,7 @@ func (s *Subscription[T]) Next(ctx context.Context) (it Item[T], err error) {
 		if e := r.ReadHeld(&s.cur, s.next); e != nil {
 			d := s.hot.d
 			s.fillOne(&it, e, s.next)
-			s.commit(d)
+			s.commit(d, false)
 			return it, nil
 		}
 	}
@@ -275,7 +275,7 @@ func (s *Subscription[T]) deliver(it *Item[T], e *ring.Entry[T], seq uint64) boo
 	if s.fill(it, e, seq) != filled {
 		return false
 	}
-	s.commit(s.hot.d - 1)
+	s.commit(s.hot.d-1, false)
 	return true
 }
 
@@ -289,33 +289,25 @@ func (s *Subscription[T]) fill(it *Item[T], e *ring.Entry[T], seq uint64) int {
 	if s.hot.lossless && seq != s.next && s.ended() != nil {
 		return stopped
 	}
-	// Field by field: a composite literal is built on the stack and copied.
-	it.Topic = s.topic.name
-	it.Sequence = seq
-	it.Page = s.topic.page
-	it.Missed = seq - s.next
+	page, sequence, missed := s.topic.page, seq, seq-s.next
 	if s.hot.fed {
-		ringMissed := it.Missed
+		ringMissed := missed
 		var ok bool
-		if it.Page, it.Sequence, it.Missed, ok = s.opt.fed.place(s.topic.feed, seq); !ok {
+		if page, sequence, missed, ok = s.opt.fed.place(s.topic.feed, seq); !ok {
 			s.stats.shiftStart(ringMissed+1, 0)
 			s.next = seq + 1
 			return skipped
 		}
-		if it.Missed != ringMissed {
+		if missed != ringMissed {
 			// Lag counts ring sequences: a gap in the feed had none, and
 			// the lost end of a previous page is not Missed in this one.
-			s.stats.shiftStart(ringMissed, it.Missed)
+			s.stats.shiftStart(ringMissed, missed)
 		}
 	}
-	if p := e.Publisher; p != nil {
-		it.Publisher = *p
-	} else {
-		it.Publisher = ""
-	}
-	it.Value = e.Value
-	if it.Missed != 0 || s.hot.lossy {
-		s.recordLoss(seq, it.Page, it.Sequence, it.Missed)
+	setItem(it, e, s.topic.name, page, sequence)
+	it.Missed = missed
+	if missed != 0 || s.hot.lossy {
+		s.recordLoss(seq, page, sequence, missed)
 	}
 	s.next = seq + 1
 	s.hot.d++
@@ -331,17 +323,7 @@ func (s *Subscription[T]) fillRun(items []Item[T], run []ring.Entry[T], seq uint
 	name, page := s.topic.name, s.topic.page
 	items, run = items[:k], run[:k]
 	for i := range items {
-		it, e := &items[i], &run[i]
-		it.Topic = name
-		it.Sequence = seq + uint64(i)
-		it.Page = page
-		it.Missed = 0
-		if p := e.Publisher; p != nil {
-			it.Publisher = *p
-		} else {
-			it.Publisher = ""
-		}
-		it.Value = e.Value
+		setItem(&items[i], &run[i], name, page, seq+uint64(i))
 	}
 	s.next = seq + uint64(k)
 	s.hot.d += uint64(k)
@@ -350,9 +332,18 @@ func (s *Subscription[T]) fillRun(items []Item[T], run []ring.Entry[T], seq uint
 
 // fillOne is fillRun for one entry, small enough to be inlined.
 func (s *Subscription[T]) fillOne(it *Item[T], e *ring.Entry[T], seq uint64) {
-	it.Topic = s.topic.name
+	setItem(it, e, s.topic.name, s.topic.page, seq)
+	s.next = seq + 1
+	s.hot.d++
+}
+
+// setItem writes entry e, item seq of page of topic name, with nothing
+// missed before it, into it: field by field, since a composite literal is
+// built on the stack and copied.
+func setItem[T any](it *Item[T], e *ring.Entry[T], name string, page, seq uint64) {
+	it.Topic = name
 	it.Sequence = seq
-	it.Page = s.topic.page
+	it.Page = page
 	it.Missed = 0
 	if p := e.Publisher; p != nil {
 		it.Publisher = *p
@@ -360,8 +351,6 @@ func (s *Subscription[T]) fillOne(it *Item[T], e *ring.Entry[T], seq uint64) {
 		it.Publisher = ""
 	}
 	it.Value = e.Value
-	s.next = seq + 1
-	s.hot.d++
 }
 
 // recordLoss counts the items lost before an item (at ring sequence seq,
@@ -383,12 +372,14 @@ func (s *Subscription[T]) recordLoss(seq, page, sequence, missed uint64) {
 // commit follows one or more fills, the first of which found the count of
 // deliveries at d: it lets lossless publishers past what was read, and
 // publishes the statistics when the deliveries crossed a multiple of
-// statsEvery, changed the missed count, or caught up with the topic.
-func (s *Subscription[T]) commit(d uint64) {
+// statsEvery, changed the missed count, or caught up with the topic. A
+// caller that knows the next item to be ready says so with ahead, which
+// spares the look at the ring.
+func (s *Subscription[T]) commit(d uint64, ahead bool) {
 	if s.hot.lossless {
 		s.opt.gate.Advance(s.next)
 	}
-	if s.hot.d/statsEvery != d/statsEvery || s.hot.dirty || !s.topic.ring.Ready(s.next) {
+	if s.hot.d/statsEvery != d/statsEvery || s.hot.dirty || !ahead && !s.topic.ring.Ready(s.next) {
 		s.stats.flush()
 	}
 }
@@ -448,7 +439,7 @@ func (s *Subscription[T]) NextBatch(ctx context.Context, items []Item[T]) (int, 
 			}
 		}
 		if n > 0 {
-			s.commit(d)
+			s.commit(d, false)
 			return n, nil
 		}
 		// Every entry was passed over, or a lossless subscription found
@@ -542,14 +533,7 @@ func (s *Subscription[T]) All(ctx context.Context) iter.Seq2[Item[T], error] {
 				} else if s.fill(&it, &run[i], sq) != filled {
 					break
 				}
-				// commit, knowing that the reader has not caught up before
-				// the last entry of the run.
-				if s.hot.lossless {
-					s.opt.gate.Advance(s.next)
-				}
-				if s.hot.d/statsEvery != d/statsEvery || s.hot.dirty || i == last && !s.topic.ring.Ready(s.next) {
-					s.stats.flush()
-				}
+				s.commit(d, i < last) // the rest of the run is ready
 				if !yield(it, nil) {
 					return
 				}

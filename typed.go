@@ -76,7 +76,9 @@ func (h *Topic[T]) Publish(ctx context.Context, v T) error {
 	mustContext(ctx)
 	// The direct path: a live topic with nothing to check but the context
 	// and the cache, published straight to its ring. Every other case, and
-	// any error, takes the full path below.
+	// any error, takes the full path below. It repeats the ring step of
+	// instance.publish rather than calling it: the call costs a typed
+	// publish 4% (benchstat, 10 interleaved rounds).
 	if t := h.cur.Load(); t != nil && t.plain && ctx.Err() == nil && h.cache.closing.Load() == nil && t.subs.Load() != dropped {
 		if _, err := t.ring.Publish(ctx, nil, v); err != nil {
 			return t.heldBackError(err)
