@@ -66,11 +66,13 @@ func TestAllSeesEndMidRun(t *testing.T) {
 			c := newCache(t)
 			sctx, scancel := context.WithCancel(context.Background())
 			defer scancel()
-			s := subscribe(t, c, "t")
+			var s *topics.Subscription[topics.Value]
 			if end == "subscribe-ctx" {
 				var err error
 				s, err = c.Subscribe(sctx, "t")
 				require.NoError(t, err)
+			} else {
+				s = subscribe(t, c, "t")
 			}
 			for i := 1; i <= 10; i++ {
 				publish(t, c, "t", strconv.Itoa(i))

@@ -232,6 +232,27 @@ func (r *run) attach(s *Sink) {
 	s.next = r.end(0)
 }
 
+// drainers starts n subscribers of sys for this run, each draining into a
+// sink of its own, and returns the sinks.
+func (r *run) drainers(sys System, n int) []*Sink {
+	sinks := make([]*Sink, n)
+	for i := range sinks {
+		sinks[i] = &Sink{}
+		r.attach(sinks[i])
+		sys.Drain(sinks[i])
+	}
+	return sinks
+}
+
+// totals sums what sinks received, and what they missed or had dropped.
+func totals(sinks []*Sink) (delivered, missed uint64) {
+	for _, s := range sinks {
+		delivered += s.delivered
+		missed += s.missed + s.dropped.Load()
+	}
+	return delivered, missed
+}
+
 // open arms the slot of batch k for n subscribers. It is called before the
 // first item of batch k is published, so no subscriber can finish batch k
 // before.
@@ -312,12 +333,7 @@ func Publish(b *testing.B, spec Spec, draining, stalled int) {
 func Fanout(b *testing.B, spec Spec, subs int) {
 	sys := spec.New(b)
 	r := newRun(Batch, uint64(b.N))
-	sinks := make([]*Sink, subs)
-	for i := range sinks {
-		sinks[i] = &Sink{}
-		r.attach(sinks[i])
-		sys.Drain(sinks[i])
-	}
+	sinks := r.drainers(sys, subs)
 	var before, after runtime.MemStats
 	b.ReportAllocs()
 	runtime.ReadMemStats(&before)
@@ -329,11 +345,7 @@ func Fanout(b *testing.B, spec Spec, subs int) {
 	sys.Close()
 	r.timer.Stop()
 
-	var delivered, missed uint64
-	for _, s := range sinks {
-		delivered += s.delivered
-		missed += s.missed + s.dropped.Load()
-	}
+	delivered, missed := totals(sinks)
 	if delivered == 0 {
 		b.Fatalf("no item delivered to %d subscribers", subs)
 	}
@@ -364,12 +376,7 @@ func Overload(b *testing.B, spec Spec, subs int) {
 	sys := spec.New(b)
 	total := uint64(b.N)
 	r := newRun(total, total)
-	sinks := make([]*Sink, subs)
-	for i := range sinks {
-		sinks[i] = &Sink{}
-		r.attach(sinks[i])
-		sys.Drain(sinks[i])
-	}
+	sinks := r.drainers(sys, subs)
 	b.ReportAllocs()
 	b.ResetTimer()
 	r.open(0, subs)
@@ -384,11 +391,7 @@ func Overload(b *testing.B, spec Spec, subs int) {
 	sys.Close()
 	r.timer.Stop()
 
-	var delivered, missed uint64
-	for _, s := range sinks {
-		delivered += s.delivered
-		missed += s.missed + s.dropped.Load()
-	}
+	delivered, missed := totals(sinks)
 	if spec.Lossless && missed > 0 {
 		b.Fatalf("%s is lossless, yet its %d subscribers missed %d items", spec.Name, subs, missed)
 	}
@@ -424,12 +427,7 @@ func Check(t *testing.T, spec Spec, subs int) {
 	sys := spec.New(t)
 	r := newRun(Batch, total)
 	defer r.timer.Stop()
-	sinks := make([]*Sink, subs)
-	for i := range sinks {
-		sinks[i] = &Sink{}
-		r.attach(sinks[i])
-		sys.Drain(sinks[i])
-	}
+	sinks := r.drainers(sys, subs)
 	stream(t, sys, r, sinks)
 	sys.Close()
 	for i, s := range sinks {

@@ -192,53 +192,70 @@ func (cfg topicsConfig) subscribeOptions() []topics.SubscribeOption {
 	return nil
 }
 
-// topicsSystem is a Cache with one topic, published with Cache.Publish.
-type topicsSystem struct {
+// readers is what the two topics systems share: a cache with one topic,
+// whose subscribers read as read says, and their end.
+type readers[T any] struct {
 	tb       testing.TB
 	cache    *topics.Cache
+	topic    *topics.Topic[T] // for a system of Values, the topic Cache.Publish uses
 	opts     []topics.SubscribeOption
 	read     readMode
 	handlers []*topics.Handler
 	wg       sync.WaitGroup
 }
 
-func newTopicsSystem(tb testing.TB, cfg topicsConfig) *topicsSystem {
-	return &topicsSystem{tb: tb, cache: cfg.newCache(tb), opts: cfg.subscribeOptions(), read: cfg.read}
-}
-
-func (s *topicsSystem) Publish() {
-	if err := s.cache.Publish(context.Background(), topic, Payload); err != nil {
-		s.tb.Fatal(err)
+func (s *readers[T]) init(tb testing.TB, cfg topicsConfig) {
+	s.tb, s.cache, s.opts, s.read = tb, cfg.newCache(tb), cfg.subscribeOptions(), cfg.read
+	var err error
+	if s.topic, err = topics.TopicOf[T](s.cache, topic); err != nil {
+		tb.Fatal(err)
 	}
 }
 
-func (s *topicsSystem) Drain(sink *Sink) {
+func (s *readers[T]) Drain(sink *Sink) {
 	if s.read == readHandler {
-		h, err := s.cache.Handle(context.Background(), topic, deliverTo[topics.Value](sink), s.opts...)
+		h, err := s.topic.Handle(context.Background(), deliverTo[T](sink), s.opts...)
 		if err != nil {
 			s.tb.Fatal(err)
 		}
 		s.handlers = append(s.handlers, h)
 		return
 	}
-	sub, err := s.cache.Subscribe(context.Background(), topic, s.opts...)
+	sub, err := s.topic.Subscribe(context.Background(), s.opts...)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
 	s.wg.Go(func() { drain(sub, sink, s.read) })
 }
 
-func (s *topicsSystem) Stall() {
-	if _, err := s.cache.Subscribe(context.Background(), topic, s.opts...); err != nil {
+func (s *readers[T]) Stall() {
+	if _, err := s.topic.Subscribe(context.Background(), s.opts...); err != nil {
 		s.tb.Fatal(err)
 	}
 }
 
-func (s *topicsSystem) Close() {
-	_ = s.cache.Close() // ends every subscription
+func (s *readers[T]) Close() {
+	_ = s.cache.Close() // ends every subscription and handler
 	s.wg.Wait()
 	for _, h := range s.handlers {
 		<-h.Done()
+	}
+}
+
+// topicsSystem is a Cache with one topic, published with Cache.Publish.
+type topicsSystem struct {
+	readers[topics.Value]
+}
+
+func newTopicsSystem(tb testing.TB, cfg topicsConfig) *topicsSystem {
+	s := new(topicsSystem)
+	s.init(tb, cfg)
+	return s
+}
+
+func (s *topicsSystem) Publish() {
+	if err := s.cache.Publish(context.Background(), topic, Payload); err != nil {
+		s.tb.Fatal(err)
 	}
 }
 
@@ -298,59 +315,20 @@ func drainTopic[T any](sub *topics.Subscription[T], sink *Sink) {
 
 // topicsTypedSystem is a Cache with one Topic[Tick].
 type topicsTypedSystem struct {
-	tb       testing.TB
-	cache    *topics.Cache
-	topic    *topics.Topic[Tick]
-	opts     []topics.SubscribeOption
-	read     readMode
-	handlers []*topics.Handler
-	seq      uint64
-	wg       sync.WaitGroup
+	readers[Tick]
+	seq uint64
 }
 
 func newTopicsTypedSystem(tb testing.TB, cfg topicsConfig) *topicsTypedSystem {
-	c := cfg.newCache(tb)
-	h, err := topics.TopicOf[Tick](c, topic)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &topicsTypedSystem{tb: tb, cache: c, topic: h, opts: cfg.subscribeOptions(), read: cfg.read}
+	s := new(topicsTypedSystem)
+	s.init(tb, cfg)
+	return s
 }
 
 func (s *topicsTypedSystem) Publish() {
 	s.seq++
 	if err := s.topic.Publish(context.Background(), Tick{Seq: s.seq, Price: 1.5}); err != nil {
 		s.tb.Fatal(err)
-	}
-}
-
-func (s *topicsTypedSystem) Drain(sink *Sink) {
-	if s.read == readHandler {
-		h, err := s.topic.Handle(context.Background(), deliverTo[Tick](sink), s.opts...)
-		if err != nil {
-			s.tb.Fatal(err)
-		}
-		s.handlers = append(s.handlers, h)
-		return
-	}
-	sub, err := s.topic.Subscribe(context.Background(), s.opts...)
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	s.wg.Go(func() { drain(sub, sink, s.read) })
-}
-
-func (s *topicsTypedSystem) Stall() {
-	if _, err := s.topic.Subscribe(context.Background(), s.opts...); err != nil {
-		s.tb.Fatal(err)
-	}
-}
-
-func (s *topicsTypedSystem) Close() {
-	_ = s.cache.Close()
-	s.wg.Wait()
-	for _, h := range s.handlers {
-		<-h.Done()
 	}
 }
 
